@@ -1,0 +1,1 @@
+"""Hall screen, LED window boards and voice announcements."""

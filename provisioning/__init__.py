@@ -1,0 +1,1 @@
+"""Technicians' tools: detect hardware, write config, credentials, self-test, install."""

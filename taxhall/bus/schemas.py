@@ -1,0 +1,265 @@
+"""Message schemas of the hall bus, one pydantic model per topic, and the topic registry.
+
+These models are the contract of docs/mqtt.md (whose JSON schemas are generated from them,
+see `python -m taxhall.bus.schemas`). Incoming messages are validated against them before any
+handler sees them. Models accept extra fields (other vendors may add their own) but refuse
+missing or mistyped required ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+QUEUE_OPS = (
+    "take_ticket",
+    "call_next",
+    "recall",
+    "start",
+    "finish",
+    "no_show",
+    "transfer",
+    "pause",
+    "resume",
+    "login",
+    "logout",
+    "rate",
+)
+
+
+def now_iso() -> str:
+    """Local time with offset, ISO 8601 — what every `at` field carries."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---------------------------------------------------------------- requests and replies
+
+
+class Request(Message):
+    request_id: str = Field(min_length=1, max_length=128, description="client-made id; repeating it repeats the answer, never the action")
+
+
+class ErrorDetail(Message):
+    code: str = Field(description="machine-readable, e.g. unknown_service, queue_empty, bad_request")
+    message: str = Field(description="what went wrong, in words a technician understands")
+
+
+class Reply(Message):
+    ok: bool
+    request_id: str | None = None
+    error: ErrorDetail | None = None
+
+    @model_validator(mode="after")
+    def _error_iff_not_ok(self) -> "Reply":
+        if not self.ok and self.error is None:
+            raise ValueError("a reply with ok=false needs an error")
+        return self
+
+
+class Ticket(Message):
+    id: str = Field(description="unique ticket id, stable across days")
+    number: str = Field(description="what the taxpayer sees, e.g. A001")
+    service: str = Field(description="service code, e.g. A")
+    ahead: int | None = Field(None, ge=0, description="people waiting before this ticket")
+    est_wait_s: int | None = Field(None, ge=0, description="estimated wait in seconds")
+    token: str | None = Field(None, description="secret for the taxpayer's phone view of this ticket")
+
+
+class TakeTicket(Request):
+    service: str = Field(min_length=1)
+    source: str = Field(min_length=1, description="device id of the dispenser, kiosk or web")
+    priority: Literal["normal", "elderly", "disabled", "appointment"] | None = None
+    appointment: str | None = None
+
+
+class CounterRequest(Request):
+    counter: str = Field(min_length=1, description='counter id, a string: "1", "2", ...')
+
+
+class Login(CounterRequest):
+    staff: str = Field(min_length=1)
+
+
+class Transfer(CounterRequest):
+    to_service: str | None = None
+    to_counter: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Transfer":
+        if (self.to_service is None) == (self.to_counter is None):
+            raise ValueError("give exactly one of to_service or to_counter")
+        return self
+
+
+class Pause(CounterRequest):
+    reason: str = Field(min_length=1, description="break, system_fault, meeting, ...")
+
+
+class Rate(Request):
+    ticket: str = Field(min_length=1, description="ticket id")
+    level: int = Field(ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意")
+
+
+QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
+    "take_ticket": TakeTicket,
+    "call_next": CounterRequest,
+    "recall": CounterRequest,
+    "start": CounterRequest,
+    "finish": CounterRequest,
+    "no_show": CounterRequest,
+    "transfer": Transfer,
+    "pause": Pause,
+    "resume": CounterRequest,
+    "login": Login,
+    "logout": CounterRequest,
+    "rate": Rate,
+}
+
+
+# ---------------------------------------------------------------- queue events and state
+
+
+class CallEvent(Message):
+    seq: int = Field(ge=1, description="per-hall call sequence; displays drop repeats and spot gaps")
+    ticket: str = Field(description="ticket number, e.g. A001")
+    ticket_id: str
+    service: str
+    counter: str
+    recall: bool
+    at: str = Field(description="ISO 8601")
+
+
+class ServiceState(Message):
+    name: str
+    waiting: int = Field(ge=0)
+    est_wait_s: int = Field(ge=0)
+    open: bool
+
+
+class CounterState(Message):
+    state: str = Field(description="closed, idle, calling, serving, paused")
+    staff: str | None = None
+    ticket: str | None = None
+
+
+class QueueState(Message):
+    seq: int = Field(ge=0, description="last call sequence number")
+    services: dict[str, ServiceState]
+    counters: dict[str, CounterState]
+
+
+# ---------------------------------------------------------------- devices
+
+
+class ComponentHealth(Message):
+    state: Literal["ok", "degraded", "fault", "absent"]
+    detail: str = ""
+
+
+class DeviceStatus(Message):
+    state: Literal["online", "offline", "degraded", "out_of_service"]
+    role: str
+    version: str
+    components: dict[str, ComponentHealth] = {}
+    at: str
+
+
+class Telemetry(Message):
+    at: str
+    figures: dict[str, float | int | str] = Field(description="health figures: uptime_s, outbox_pending, bad_messages, ...")
+
+
+class DeviceEvent(Message):
+    id: str = Field(description="event id; receivers drop repeats")
+    at: str
+    kind: str = Field(description="what happened, e.g. paper_low, ticket_overdue")
+    severity: Literal["info", "warning", "alarm", "cleared"]
+    message: str
+    data: dict[str, Any] = {}
+
+
+class Command(Request):
+    args: dict[str, Any] = {}
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One row of docs/mqtt.md: a topic filter below `taxhall/v1/{hall}/` and its rules."""
+
+    pattern: str
+    model: type[Message]
+    publisher: str
+    subscribers: str
+    qos: int
+    retain: bool
+    description: str
+    reply: type[Message] | None = None
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("device/+/status", DeviceStatus, "every device (birth; the will sets offline)", "monitor, displays, dashboard", 1, True,
+              "The device's health; the broker publishes the will `offline` when the device dies."),
+    TopicSpec("device/+/telemetry", Telemetry, "every device, periodically", "monitor", 0, False, "Health figures."),
+    TopicSpec("device/+/event", DeviceEvent, "every device (outbox)", "monitor, dashboard", 1, False,
+              "Alarms and notable happenings, each with an id; sent through the device's disk outbox."),
+    TopicSpec("device/+/cmd/+", Command, "operators, provisioning", "the device named", 1, False,
+              "Remote commands (MQTT 5 request/response).", reply=Reply),
+    *(
+        TopicSpec(f"queue/req/{op}", model, "dispensers, counters, kiosks, web", "ticketer", 1, False,
+                  f"Queue request `{op}` (MQTT 5 request/response).", reply=Reply)
+        for op, model in QUEUE_REQUEST_MODELS.items()
+    ),
+    TopicSpec("queue/calls", CallEvent, "ticketer (outbox)", "hall display, LED boards, voice", 1, False,
+              "One event per call or recall."),
+    TopicSpec("queue/state", QueueState, "ticketer", "displays, dispensers, dashboard", 1, True,
+              "Snapshot of the queue, republished on every change and at start."),
+)
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT filter matching for registry patterns (`+` one level, `#` the rest)."""
+    p_parts, t_parts = pattern.split("/"), topic.split("/")
+    for i, part in enumerate(p_parts):
+        if part == "#":
+            return True
+        if i >= len(t_parts) or (part != "+" and part != t_parts[i]):
+            return False
+    return len(p_parts) == len(t_parts)
+
+
+def spec_for(suffix: str) -> TopicSpec | None:
+    """The registry entry for a topic below the hall root, if any."""
+    for spec in TOPICS:
+        if topic_matches(spec.pattern, suffix):
+            return spec
+    return None
+
+
+def write_json_schemas(folder: Path) -> list[Path]:
+    """Writes one JSON schema per registry model into `folder` (docs/schemas)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    models = {spec.model for spec in TOPICS} | {Reply}
+    for model in sorted(models, key=lambda m: m.__name__):
+        path = folder / f"{model.__name__}.json"
+        path.write_text(json.dumps(model.model_json_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_json_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
+        print(written_path)

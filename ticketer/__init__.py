@@ -1,0 +1,1 @@
+"""The queue machine: queue engine, dispenser UI, counter caller and rating pad."""
