@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from taxhall import __version__
-from taxhall.config import ConfigError, DeviceConfig, Overrides, load_config
+from taxhall.config import ConfigError, ConfigSection, DeviceConfig, Overrides, load_config
 
 EXIT_CONFIG = 2
 EXIT_NOT_BUILT = 3
@@ -26,6 +26,8 @@ class Subcommand:
     run: Callable[[DeviceConfig, argparse.Namespace], int] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     role: str | None = None
+    # The application's own config sections, imported only when this subcommand runs.
+    sections: Callable[[], dict[str, type[ConfigSection]]] | None = None
 
 
 def _run_broker(config: DeviceConfig, args: argparse.Namespace) -> int:
@@ -118,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.config,
             role,
             Overrides(broker=args.broker, hall=args.hall, device=args.device, data_dir=args.data_dir),
+            sections=sub.sections() if sub.sections else None,
         )
     except ConfigError as exc:
         print(f"taxhall {sub.name}: {exc}", file=sys.stderr)
