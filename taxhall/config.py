@@ -55,6 +55,7 @@ class BusSection(ConfigSection):
     reconnect_max_s: float = Field(10.0, gt=0, description="cap of the reconnect back-off")
     request_timeout_s: float = Field(5.0, gt=0, description="default time-out of a bus request")
     session_expiry_s: int = Field(3600, ge=0, description="how long the broker keeps this device's subscriptions while it is away")
+    telemetry_interval_s: float = Field(30.0, gt=0, description="seconds between telemetry messages")
 
     @field_validator("broker")
     @classmethod

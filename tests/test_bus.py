@@ -337,3 +337,19 @@ def test_a_thousand_malformed_payloads_per_topic_do_not_stop_the_process(broker:
     for topic in event_topics[:3]:
         assert f"bad message on {topic}" in output
     assert "Traceback" not in output
+
+
+def test_telemetry_reports_bus_and_application_figures(broker: BrokerProcess, device_config: Callable[..., Any], bus_factory: Callable[..., HallBus]) -> None:
+    import dataclasses
+
+    config = device_config("kiosk-5", "kiosk")
+    config = dataclasses.replace(config, bus=config.bus.model_copy(update={"telemetry_interval_s": 0.2}))
+    seen = Collector()
+    bus_factory("monitor").subscribe("device/kiosk-5/telemetry", seen)
+    device = HallBus(config, figures=lambda: {"prints_today": 12}).start()
+    try:
+        assert wait_for(lambda: bool(seen.items), timeout=5)
+        figures = seen.items[-1].data.figures
+        assert figures["prints_today"] == 12 and figures["outbox_pending"] == 0 and "uptime_s" in figures
+    finally:
+        device.close()

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from taxhall import __version__
 from taxhall.bus.errors import BusError, BusUnavailable, RequestFailed, RequestRejected, RequestTimeout
 from taxhall.bus.outbox import Outbox
-from taxhall.bus.schemas import ComponentHealth, DeviceStatus, Message, Reply, now_iso, spec_for
+from taxhall.bus.schemas import ComponentHealth, DeviceStatus, Message, Reply, Telemetry, now_iso, spec_for
 from taxhall.config import DeviceConfig
 
 log = logging.getLogger("taxhall.bus")
@@ -120,6 +120,7 @@ class HallBus:
         config: DeviceConfig,
         *,
         components: Callable[[], dict[str, ComponentHealth]] | None = None,
+        figures: Callable[[], dict[str, float | int | str]] | None = None,
         outbox_path: Path | None = None,
     ) -> None:
         self.config = config
@@ -129,6 +130,7 @@ class HallBus:
         self.root = f"{ROOT}/{self.hall}"
         self.address = config.broker_address
         self._components = components or (lambda: {})
+        self._app_figures = figures or (lambda: {})
         self._state = "online"
         self._outbox = Outbox(outbox_path or config.data_dir / f"outbox-{self.device}.sqlite")
         self.bad_messages = _BadMessageLog()
@@ -150,6 +152,9 @@ class HallBus:
         self._client.on_publish = self._on_publish
         self._client.on_socket_open = self._on_socket_open
         self._client.on_message = self._on_unrouted
+        self._client.on_subscribe = self._on_subscribe
+        self._subacks = threading.Condition()
+        self._subacked: set[int] = set()
 
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[bytes, _Pending] = {}
@@ -160,6 +165,7 @@ class HallBus:
         self._stopping = threading.Event()
         self._net_thread = threading.Thread(target=self._network_loop, name=f"bus-{self.device}", daemon=True)
         self._sender = threading.Thread(target=self._outbox_sender, name=f"outbox-{self.device}", daemon=True)
+        self._telemetry = threading.Thread(target=self._telemetry_loop, name=f"telemetry-{self.device}", daemon=True)
         self._wake = threading.Condition()
         self._acks: collections.deque[int] = collections.deque()
         self._outbox_dirty = True  # the outbox may hold events from before a restart
@@ -192,6 +198,7 @@ class HallBus:
         self._client._thread = self._net_thread  # noqa: SLF001
         self._net_thread.start()
         self._sender.start()
+        self._telemetry.start()
         if wait_s:
             self._connected.wait(wait_s)
         return self
@@ -390,7 +397,20 @@ class HallBus:
         self._client.message_callback_add(full_filter, on_message)
         self._subscriptions[full_filter] = qos
         if self._connected.is_set():
-            self._client.subscribe(full_filter, options=SubscribeOptions(qos=qos))
+            _, mid = self._client.subscribe(full_filter, options=SubscribeOptions(qos=qos))
+            if threading.current_thread() is not self._net_thread:
+                # Once subscribe() returns, the broker holds the subscription (and keeps it in
+                # the persistent session through an outage).
+                with self._subacks:
+                    self._subacks.wait_for(lambda: mid in self._subacked or not self._connected.is_set(), timeout=5)
+                    self._subacked.discard(mid)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        with self._subacks:
+            self._subacked.add(mid)
+            if len(self._subacked) > 1000:  # acks nobody waited for (resubscribe after reconnect)
+                self._subacked.clear()
+            self._subacks.notify_all()
 
     def _on_unrouted(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.bad_messages.report(msg.topic, "no handler for this topic")
@@ -545,11 +565,22 @@ class HallBus:
     # ------------------------------------------------------------------ telemetry
 
     def figures(self) -> dict[str, float | int | str]:
+        """The bus's own health figures plus the application's."""
         return {
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "outbox_pending": self._outbox.pending(),
             "bad_messages": self.bad_messages.total,
+            **self._app_figures(),
         }
+
+    def _telemetry_loop(self) -> None:
+        interval = self.config.bus.telemetry_interval_s
+        while not self._stopping.wait(interval):
+            if self._connected.is_set():
+                try:
+                    self.publish(f"device/{self.device}/telemetry", Telemetry(at=now_iso(), figures=self.figures()))
+                except Exception:  # a figure that failed to compute must not end telemetry
+                    log.exception("telemetry failed")
 
 
 def _error(request_id: str | None, code: str, message: str) -> dict[str, Any]:
