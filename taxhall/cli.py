@@ -8,9 +8,11 @@ otherwise). Subcommands whose application is not built yet say so and exit with 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from taxhall import __version__
 from taxhall.config import ConfigError, ConfigSection, DeviceConfig, Overrides, load_config
@@ -28,6 +30,16 @@ class Subcommand:
     role: str | None = None
     # The application's own config sections, imported only when this subcommand runs.
     sections: Callable[[], dict[str, type[ConfigSection]]] | None = None
+    # "module:function" taking (config, argv) for commands with their own arguments; the
+    # arguments argparse does not know here are handed on. A dict picks by the first argument.
+    target: str | dict[str, str] | None = None
+    # "module:attribute" naming a dict of config sections, for `target` commands.
+    target_sections: str | dict[str, str] | None = None
+
+
+def is_built(sub: Subcommand) -> bool:
+    """Whether the application behind a subcommand exists in this installation."""
+    return sub.run is not None or (sub.target is not None and _module_exists(sub.target))
 
 
 def _run_broker(config: DeviceConfig, args: argparse.Namespace) -> int:
@@ -63,12 +75,18 @@ def _display_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["hall", "led"], help="hall screen or LED window boards")
 
 
-def _provision_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", default="detect", help="detect, write-config, credentials, self-test, install")
+def _load(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
-def _sim_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("device_kind", nargs="?", default="all", help="printer, scanner, idcard, led")
+def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
+    """The reference for this invocation: a dict is keyed by the first extra argument."""
+    if value is None or isinstance(value, str):
+        return value
+    if extra and extra[0] in value:
+        return value[extra[0]]
+    return None
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -81,14 +99,31 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("gateway", "the local tax gateway the kiosk calls"),
     Subcommand("display", "hall screen or LED window boards, with voice", add_arguments=_display_arguments),
     Subcommand("monitor", "fleet health from the bus"),
-    Subcommand("provision", "technician tools: detect hardware, write config, self-test", add_arguments=_provision_arguments),
-    Subcommand("sim", "simulated hardware speaking the real wire protocols", add_arguments=_sim_arguments),
-    Subcommand("print", "print a test page or a file on the configured printer"),
-    Subcommand("idcard", "read one ID card from the configured reader"),
-    Subcommand("scan", "read codes from the configured scanner"),
+    Subcommand("provision", "technician tools: detect hardware, write config, self-test (provision detect ...)",
+               target="provisioning.command:run"),
+    Subcommand("sim", "simulated hardware speaking the real wire protocols (sim printer|idreader|scanner ...)",
+               target={"printer": "drivers.printer.simulator:run", "idreader": "drivers.idcard.simulator:run",
+                       "scanner": "drivers.scanner.simulator:run"}),
+    Subcommand("print", "print on a receipt printer (print test-ticket --printer URL ...)", target="drivers.printer.command:run",
+               target_sections="drivers.printer.config:SECTIONS"),
+    Subcommand("idcard", "read an ID card (idcard read --port PORT ...)", target="drivers.idcard.command:run",
+               target_sections="drivers.idcard.config:SECTIONS"),
+    Subcommand("scan", "decode QR/bar codes from images or a scanner (scan --image FILE ...)", target="drivers.scanner.command:run",
+               target_sections="drivers.scanner.config:SECTIONS"),
     Subcommand("demo", "a whole hall on simulated hardware on one machine", _run_demo, _demo_arguments),
     Subcommand("config", "validate the device config and print the effective values", _run_config),
 )
+
+
+def _module_exists(reference: str | dict[str, str]) -> bool:
+    refs = reference.values() if isinstance(reference, dict) else [reference]
+    found = False
+    for ref in refs:
+        try:
+            found = found or importlib.util.find_spec(ref.partition(":")[0]) is not None
+        except ModuleNotFoundError:
+            pass
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,21 +145,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     sub = next(s for s in SUBCOMMANDS if s.name == args.command)
+    if extra and sub.target is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    target = _pick(sub.target, extra)
+    if sub.target is not None and target is None:
+        if not _module_exists(sub.target):
+            print(f"taxhall {sub.name}: not built yet in taxhall {__version__} ({sub.help}); nothing was started.", file=sys.stderr)
+            return EXIT_NOT_BUILT
+        choices = ", ".join(sub.target) if isinstance(sub.target, dict) else ""
+        parser.error(f"{sub.name}: say which one: {choices}")
     role = sub.role or sub.name
     if sub.name == "display":
         role = f"display-{args.what}"
+    elif isinstance(sub.target, dict):
+        role = f"{sub.name}-{extra[0]}"
+    sections_ref = _pick(sub.target_sections, extra)
     try:
+        if target is not None and not _module_exists(target):
+            print(f"taxhall {sub.name}: not built yet in taxhall {__version__} ({sub.help}); nothing was started.", file=sys.stderr)
+            return EXIT_NOT_BUILT
+        sections = sub.sections() if sub.sections else (_load(sections_ref) if sections_ref and _module_exists(sections_ref) else None)
         config = load_config(
             args.config,
             role,
             Overrides(broker=args.broker, hall=args.hall, device=args.device, data_dir=args.data_dir),
-            sections=sub.sections() if sub.sections else None,
+            sections=sections,
         )
     except ConfigError as exc:
         print(f"taxhall {sub.name}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if target is not None:
+        from taxhall.logs import setup_logging
+
+        setup_logging(config.hall, config.device_id, config.log.level)
+        try:
+            return int(_load(target)(config, extra[1:] if isinstance(sub.target, dict) else extra))
+        except KeyboardInterrupt:
+            return 130
     if sub.run is None:
         print(f"taxhall {sub.name}: not built yet in taxhall {__version__} ({sub.help}); nothing was started.", file=sys.stderr)
         return EXIT_NOT_BUILT
