@@ -17,8 +17,9 @@ from pathlib import Path
 from taxhall.broker import BrokerError, BrokerProcess, BrokerSettings, free_port
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import DeviceConfig, Overrides, load_config
+from taxhall.logs import setup_logging
 
-DEMO_HALL = "demo"
+DEMO_HALL = "demo"  # unless --hall says otherwise
 
 
 @dataclass
@@ -50,6 +51,8 @@ def _port_is_free(port: int) -> bool:
 
 
 def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
+    hall = args.hall or DEMO_HALL
+    setup_logging(hall, "demo", config.log.level)
     data_dir = Path(args.data_dir or ".demo").resolve()
     port = args.port or (1883 if _port_is_free(1883) else free_port())
     broker = BrokerProcess(BrokerSettings(port=port, data_dir=data_dir / "broker"))
@@ -69,18 +72,18 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     for dev in devices:
         dev.log_path = logs / f"{dev.device}.log"
-        _start(dev, broker.url, data_dir)
+        _start(dev, broker.url, hall, data_dir)
         print(f"taxhall demo: started {dev.device:12} {dev.what} (log {dev.log_path})", flush=True)
     if not devices:
         print("taxhall demo: no device applications are built yet; the broker runs alone.", flush=True)
 
     watcher_config = load_config(
-        None, "demo", Overrides(broker=broker.url, hall=DEMO_HALL, device="demo-watch", data_dir=str(data_dir))
+        None, "demo", Overrides(broker=broker.url, hall=hall, device="demo-watch", data_dir=str(data_dir))
     )
     watcher = HallBus(watcher_config)
     watcher.subscribe("device/+/status", _print_status)
     watcher.start()
-    print(f"taxhall demo: hall '{DEMO_HALL}' is up; Ctrl-C stops everything.", flush=True)
+    print(f"taxhall demo: hall '{hall}' is up; Ctrl-C stops everything.", flush=True)
 
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
@@ -91,7 +94,7 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
                 if dev.proc and dev.proc.poll() is not None:
                     print(f"taxhall demo: {dev.device} exited with {dev.proc.returncode}; restarting (see {dev.log_path})", flush=True)
                     dev.restarts += 1
-                    _start(dev, broker.url, data_dir)
+                    _start(dev, broker.url, hall, data_dir)
     finally:
         for dev in devices:
             if dev.proc and dev.proc.poll() is None:
@@ -108,10 +111,10 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _start(dev: DemoDevice, broker_url: str, data_dir: Path) -> None:
+def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path) -> None:
     log_file = dev.log_path.open("ab")
     dev.proc = subprocess.Popen(
-        [sys.executable, "-m", "taxhall.cli", *dev.argv, "--broker", broker_url, "--hall", DEMO_HALL,
+        [sys.executable, "-m", "taxhall.cli", *dev.argv, "--broker", broker_url, "--hall", hall,
          "--device", dev.device, "--data-dir", str(data_dir / dev.device)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
