@@ -60,6 +60,25 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
 
 
+def _run_ticketer(config: DeviceConfig, args: argparse.Namespace) -> int:
+    from ticketer.run import run_ticketer
+
+    return run_ticketer(config, args)
+
+
+def _ticketer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["run", "stats"], default="run",
+                        help="run the engine (default), or print a day's statistics")
+    parser.add_argument("--date", metavar="YYYY-MM-DD", help="stats: the business day (default today)")
+    parser.add_argument("--csv", action="store_true", help="stats: CSV instead of tables")
+
+
+def _ticketer_sections() -> dict[str, type[ConfigSection]]:
+    from ticketer.config import TicketerSection
+
+    return {"ticketer": TicketerSection}
+
+
 def _run_config(config: DeviceConfig, args: argparse.Namespace) -> int:
     where = config.path or "built-in defaults (no file)"
     print(f"# effective configuration from {where}")
@@ -69,10 +88,6 @@ def _run_config(config: DeviceConfig, args: argparse.Namespace) -> int:
             shown = "***" if "password" in key and value else value
             print(f"{key} = {shown!r}")
     return 0
-
-
-def _display_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["hall", "led"], help="hall screen or LED window boards")
 
 
 def _load(reference: str) -> Any:
@@ -91,13 +106,15 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("broker", "run Mosquitto with a generated configuration", _run_broker),
-    Subcommand("ticketer", "the hall's queue engine"),
+    Subcommand("ticketer", "the hall's queue engine", _run_ticketer, _ticketer_arguments, sections=_ticketer_sections),
     Subcommand("dispenser", "the queue ticket dispenser touch UI (取号机)"),
     Subcommand("counter", "the counter caller used by staff"),
     Subcommand("rater", "the rating pad at a counter"),
     Subcommand("kiosk", "the 24-hour self-service kiosk"),
     Subcommand("gateway", "the local tax gateway the kiosk calls"),
-    Subcommand("display", "hall screen or LED window boards, with voice", add_arguments=_display_arguments),
+    Subcommand("display", "hall screen or LED boards, with voice (display hall|led ...)",
+               target={"hall": "display.hall_app:run", "led": "display.led_service:run"},
+               target_sections={"hall": "display.hall_app:SECTIONS", "led": "display.led_service:SECTIONS"}),
     Subcommand("monitor", "fleet health from the bus"),
     Subcommand("provision", "technician tools: detect hardware, write config, self-test (provision detect ...)",
                target="provisioning.command:run"),
@@ -157,9 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices = ", ".join(sub.target) if isinstance(sub.target, dict) else ""
         parser.error(f"{sub.name}: say which one: {choices}")
     role = sub.role or sub.name
-    if sub.name == "display":
-        role = f"display-{args.what}"
-    elif isinstance(sub.target, dict):
+    if isinstance(sub.target, dict):
         role = f"{sub.name}-{extra[0]}"
     sections_ref = _pick(sub.target_sections, extra)
     try:
