@@ -192,6 +192,29 @@ class Command(Request):
     args: dict[str, Any] = {}
 
 
+# ---------------------------------------------------------------- hall screens
+
+
+class Notice(Message):
+    text: str = Field(description="the scrolling notice line, Chinese")
+    text_en: str = Field("", description="the same in English")
+    at: str
+
+
+class Poster(Message):
+    id: str
+    title: str
+    body: str = ""
+    title_en: str = ""
+    body_en: str = ""
+    seconds: int = Field(12, ge=3, le=600, description="how long it stays on screen")
+
+
+class PosterManifest(Message):
+    version: int = Field(ge=0)
+    posters: list[Poster]
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -226,6 +249,10 @@ TOPICS: tuple[TopicSpec, ...] = (
               "One event per call or recall."),
     TopicSpec("queue/state", QueueState, "ticketer", "displays, dispensers, dashboard", 1, True,
               "Snapshot of the queue, republished on every change and at start."),
+    TopicSpec("display/notice", Notice, "operators, dashboard", "hall displays", 1, True,
+              "The scrolling notice line of the hall screens."),
+    TopicSpec("display/posters", PosterManifest, "operators, dashboard", "hall displays", 1, True,
+              "The posters (tax policy notices) the hall screens rotate through."),
 )
 
 

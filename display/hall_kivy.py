@@ -1,0 +1,111 @@
+"""The Kivy side of the hall screen: widgets bound to HallController's view. Imported only
+when a window is wanted (importing Kivy opens nothing, but configures it for our process)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+
+from kivy.config import Config  # noqa: E402
+
+if TYPE_CHECKING:
+    from display.hall_app import DisplayHallSection, HallController
+
+
+def run_app(controller: "HallController", section: "DisplayHallSection", screenshot: str | None, exit_after: float | None) -> int:
+    width, height = section.size.split("x")
+    Config.set("graphics", "width", width)
+    Config.set("graphics", "height", height)
+    Config.set("graphics", "fullscreen", "auto" if section.fullscreen else "0")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.core.text import LabelBase
+    from kivy.core.window import Window
+    from kivy.lang import Builder
+    from kivy.properties import BooleanProperty, StringProperty
+    from kivy.uix.boxlayout import BoxLayout
+
+    from taxhall.fonts import single_face_font
+
+    LabelBase.register("CJK", str(single_face_font()))
+    LabelBase.register("CJK-Bold", str(single_face_font(bold=True)))
+
+    class ServiceCardWidget(BoxLayout):
+        title = StringProperty("")
+        waiting = StringProperty("")
+        wait = StringProperty("")
+        is_open = BooleanProperty(True)
+
+    class HallScreen(BoxLayout):
+        title_text = StringProperty("")
+        clock_text = StringProperty("")
+        call_ticket = StringProperty("")
+        call_counter = StringProperty("")
+        call_sentence = StringProperty("")
+        recent_title = StringProperty("")
+        recent_text = StringProperty("")
+        poster_title = StringProperty("")
+        poster_body = StringProperty("")
+        notice_text = StringProperty("")
+
+    Builder.load_file(str(Path(__file__).with_name("hall.kv")))
+
+    class HallDisplayApp(App):  # not "HallApp": Kivy would load hall.kv a second time by name
+        def build(self) -> HallScreen:
+            self.title = "taxhall — hall display"
+            self.screen = HallScreen()
+            self.refresh()
+            Clock.schedule_interval(self.poll, 0.1)
+            Clock.schedule_interval(self.tick, 1.0)
+            if exit_after is not None:
+                Clock.schedule_once(self.finish, exit_after)
+            return self.screen
+
+        def poll(self, dt: float) -> None:
+            if controller.changed.is_set():
+                controller.changed.clear()
+                self.refresh()
+
+        def tick(self, dt: float) -> None:
+            with controller.lock:
+                changed = controller.view.tick(dt)
+            self.screen.clock_text = controller.view.clock(datetime.now())
+            if changed:
+                self.refresh()
+
+        def refresh(self) -> None:
+            view, screen = controller.view, self.screen
+            with controller.lock:
+                ticket, counter, sentence = view.headline()
+                recent = view.recent_rows()
+                cards = view.service_cards()
+                poster = view.poster()
+                notice = view.notice_text()
+            screen.title_text = view.title()
+            screen.clock_text = view.clock(datetime.now())
+            screen.call_ticket, screen.call_counter, screen.call_sentence = ticket, counter, sentence
+            screen.recent_title = "最近叫号" if view.lang == "zh" else "Recent calls"
+            screen.recent_text = "\n".join(f"{t}   →   {c}" for t, c in recent)
+            screen.poster_title, screen.poster_body = poster
+            screen.notice_text = notice
+            grid = screen.ids.services
+            grid.clear_widgets()
+            for card in cards:
+                grid.add_widget(ServiceCardWidget(title=card.title, waiting=card.waiting, wait=card.wait, is_open=card.open))
+
+        def finish(self, dt: float) -> None:
+            if screenshot:
+                saved = Window.screenshot(name=screenshot)
+                if saved and saved != screenshot:
+                    os.replace(saved, screenshot)
+            self.stop()
+
+    HallDisplayApp().run()
+    return 0
