@@ -36,7 +36,7 @@ class DemoDevice:
 
 def demo_devices(headless: bool) -> list[DemoDevice]:
     """The device processes the demo runs. Grows as applications are built."""
-    return []
+    return [DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite in <data-dir>/ticketer)")]
 
 
 def _port_is_free(port: int) -> bool:

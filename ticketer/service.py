@@ -1,0 +1,112 @@
+"""The queue engine on the hall bus: answers `queue/req/{op}`, publishes `queue/calls`, the
+retained `queue/state` and the alarms (`device/{id}/event`).
+
+Requests arrive on the bus's network thread, housekeeping on the main loop's; one lock keeps
+the engine to one caller at a time. After every change, still under the lock, the committed
+events go to the bus outbox in commit order (so displays see calls in `seq` order) and the
+new state snapshot is published retained.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from typing import Any, Callable
+
+from taxhall.bus import BusMessage, HallBus, RequestRejected
+from taxhall.bus.schemas import QUEUE_OPS
+from ticketer.engine import Engine
+from ticketer.model import OpResult, TicketerError
+
+log = logging.getLogger("ticketer.service")
+
+
+def _extra(data: Any, name: str) -> Any:
+    """An optional field beyond the fixed minimum (e.g. `ticket` on finish), if sent."""
+    return (getattr(data, "model_extra", None) or {}).get(name)
+
+
+def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
+    """One function per op, from the validated request model to the engine call."""
+    return {
+        "take_ticket": lambda d: engine.take_ticket(d.request_id, d.service, d.source, d.priority, d.appointment),
+        "login": lambda d: engine.login(d.request_id, d.counter, d.staff),
+        "logout": lambda d: engine.logout(d.request_id, d.counter),
+        "pause": lambda d: engine.pause(d.request_id, d.counter, d.reason),
+        "resume": lambda d: engine.resume(d.request_id, d.counter),
+        "call_next": lambda d: engine.call_next(d.request_id, d.counter),
+        "recall": lambda d: engine.recall(d.request_id, d.counter, _extra(d, "ticket")),
+        "start": lambda d: engine.start(d.request_id, d.counter, _extra(d, "ticket")),
+        "finish": lambda d: engine.finish(d.request_id, d.counter, _extra(d, "ticket")),
+        "no_show": lambda d: engine.no_show(d.request_id, d.counter, _extra(d, "ticket")),
+        "transfer": lambda d: engine.transfer(d.request_id, d.counter, d.to_service, d.to_counter, _extra(d, "ticket")),
+        "rate": lambda d: engine.rate(d.request_id, d.ticket, d.level, _extra(d, "counter")),
+    }
+
+
+class TicketerService:
+    def __init__(self, engine: Engine, bus: HallBus) -> None:
+        self.engine = engine
+        self.bus = bus
+        self._lock = threading.Lock()
+        self._published: dict[str, Any] | None = None
+        self._was_connected = False
+        dispatch = _dispatch(engine)
+        for op in QUEUE_OPS:
+            bus.serve(f"queue/req/{op}", self._responder(dispatch[op]))
+
+    def _responder(self, call: Callable[[Any], OpResult]) -> Callable[[BusMessage], dict[str, Any]]:
+        def respond(message: BusMessage) -> dict[str, Any]:
+            with self._lock:
+                try:
+                    result = call(message.data)
+                except TicketerError as exc:
+                    raise RequestRejected(exc.code, exc.message) from None
+                if not result.replayed:
+                    self._publish_changes()
+            return result.to_reply()
+
+        return respond
+
+    def _publish_changes(self, force_state: bool = False) -> None:
+        """Hands committed events to the outbox and publishes the state if it changed.
+        Called with the lock held."""
+        self.engine.hand_events(self.bus.publish_event)
+        snapshot = self.engine.snapshot()
+        if force_state or snapshot != self._published:
+            self.bus.publish("queue/state", snapshot, qos=1, retain=True)
+            self._published = snapshot
+
+    def start(self, wait_s: float = 5.0) -> None:
+        """Connects, sends the events a crash left unsent and publishes the recovered state."""
+        self.bus.start(wait_s=wait_s)
+        with self._lock:
+            self._publish_changes(force_state=True)
+            self._was_connected = self.bus.connected
+
+    def tick(self) -> None:
+        """Periodic work: alarms, the day's housekeeping, the state after a reconnect (the
+        broker may have lost the retained copy) and a WAL checkpoint off the request path."""
+        with self._lock:
+            connected = self.bus.connected
+            reconnected = connected and not self._was_connected
+            self._was_connected = connected
+            try:
+                for key, severity in self.engine.check_alarms():
+                    log.info("alarm %s: %s", severity, key)
+                self.engine.housekeeping()
+            except (TicketerError, sqlite3.Error) as exc:
+                log.error("alarms or housekeeping failed, retried next tick: %s", exc)
+            self._publish_changes(force_state=reconnected)
+        try:
+            self.engine.store.checkpoint()
+        except Exception:  # a busy or failing checkpoint is retried next tick
+            log.exception("WAL checkpoint failed")
+
+    def close(self) -> None:
+        """Hands what is left to the outbox, says offline, and closes the database."""
+        with self._lock:
+            self.engine.hand_events(self.bus.publish_event)
+            self.bus.close()
+            self.engine.close()
