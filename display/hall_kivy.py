@@ -3,39 +3,24 @@ when a window is wanted (importing Kivy opens nothing, but configures it for our
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("KIVY_NO_ARGS", "1")
-os.environ.setdefault("KIVY_NO_FILELOG", "1")
-
-from kivy.config import Config  # noqa: E402
+from taxhall.touchscreen import prepare_kivy, schedule_exit
 
 if TYPE_CHECKING:
     from display.hall_app import DisplayHallSection, HallController
 
 
 def run_app(controller: "HallController", section: "DisplayHallSection", screenshot: str | None, exit_after: float | None) -> int:
-    width, height = section.size.split("x")
-    Config.set("graphics", "width", width)
-    Config.set("graphics", "height", height)
-    Config.set("graphics", "fullscreen", "auto" if section.fullscreen else "0")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
+    prepare_kivy(section.size, section.fullscreen)
 
     from kivy.app import App
     from kivy.clock import Clock
-    from kivy.core.text import LabelBase
-    from kivy.core.window import Window
     from kivy.lang import Builder
     from kivy.properties import BooleanProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
-
-    from taxhall.fonts import single_face_font
-
-    LabelBase.register("CJK", str(single_face_font()))
-    LabelBase.register("CJK-Bold", str(single_face_font(bold=True)))
 
     class ServiceCardWidget(BoxLayout):
         title = StringProperty("")
@@ -64,8 +49,7 @@ def run_app(controller: "HallController", section: "DisplayHallSection", screens
             self.refresh()
             Clock.schedule_interval(self.poll, 0.1)
             Clock.schedule_interval(self.tick, 1.0)
-            if exit_after is not None:
-                Clock.schedule_once(self.finish, exit_after)
+            schedule_exit(self, screenshot, exit_after)
             return self.screen
 
         def poll(self, dt: float) -> None:
@@ -99,13 +83,6 @@ def run_app(controller: "HallController", section: "DisplayHallSection", screens
             grid.clear_widgets()
             for card in cards:
                 grid.add_widget(ServiceCardWidget(title=card.title, waiting=card.waiting, wait=card.wait, is_open=card.open))
-
-        def finish(self, dt: float) -> None:
-            if screenshot:
-                saved = Window.screenshot(name=screenshot)
-                if saved and saved != screenshot:
-                    os.replace(saved, screenshot)
-            self.stop()
 
     HallDisplayApp().run()
     return 0
