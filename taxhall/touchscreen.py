@@ -12,6 +12,7 @@ def prepare_kivy(size: str, fullscreen: bool) -> None:
     """Must run before the first `kivy.app`/`kivy.core.window` import of the process."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # not xclip/xsel, which a kiosk image lacks
     from kivy.config import Config
 
     width, height = size.split("x")

@@ -51,6 +51,7 @@ class CounterDesk:
     on_change: Callable[[DeskScreen], None] = lambda screen: None
     screen: DeskScreen = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _service_names: dict[str, str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.screen = DeskScreen(self.counter)
@@ -59,6 +60,8 @@ class CounterDesk:
 
     def on_state(self, message: BusMessage) -> None:
         state = message.data
+        self._service_names = {code: s.name if self.lang == "zh" else getattr(s, "name_en", None) or s.name
+                               for code, s in state.services.items()}
         mine = state.counters.get(self.counter)
         waiting = sum(s.waiting for code, s in state.services.items() if not self.services or code in self.services)
         with self._lock:
@@ -166,6 +169,10 @@ class CounterDesk:
 
     # ------------------------------------------------------------------ texts
 
+    def service_names(self) -> dict[str, str]:
+        """Service code → name, from the last queue state (for the transfer choice)."""
+        return dict(self._service_names)
+
     def state_text(self) -> str:
         return words(STATES, self.screen.state, self.lang, self.screen.state)
 
@@ -173,4 +180,4 @@ class CounterDesk:
         if self.screen.since is None:
             return ""
         minutes = int(((now or time.monotonic()) - self.screen.since) // 60)
-        return f"已用时 {minutes} 分钟" if self.lang == "zh" else f"{minutes} min at counter"
+        return f"已叫 {minutes} 分钟" if self.lang == "zh" else f"called {minutes} min ago"
