@@ -1,0 +1,2 @@
+"""QR/bar-code scanners: HID keyboard-wedge (evdev), serial, camera (OpenCV + zbar), one `Scanner`
+interface above them, and a simulator."""
