@@ -22,6 +22,7 @@ import argparse
 import logging
 import os
 import select
+import signal
 import socket
 import stat
 import threading
@@ -481,12 +482,14 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     print(f"printer simulator ({profile.name}) on {server.url}", flush=True)
     if control:
         print(f"control on {control.address[0]}:{control.address[1]}", flush=True)
+    stop = threading.Event()
+    # systemd and test harnesses stop us with SIGTERM: finish the page in progress first
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        deadline = None if args.duration is None else time.monotonic() + args.duration
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.1)
+        stop.wait(args.duration)
     finally:
         server.stop()
+        printer.end_of_stream()
         if control:
             control.close()
     return 0
