@@ -94,7 +94,6 @@ ERRORS: dict[str, ErrorSpec] = {
                                "请至少选择一条缴税记录。"),
     "records_not_found": _spec(GatewayNotFound, "{count} of the chosen payment records do not belong to this taxpayer.",
                                "所选缴税记录中有{count}条不属于该纳税人。"),
-    "certificate_not_found": _spec(GatewayNotFound, "No certificate with this number.", "未找到该编号的完税证明。"),
     "order_not_found": _spec(GatewayNotFound, "The seller has no order {order} waiting for an invoice.",
                              "销售方没有待开票的订单{order}。"),
     "order_mismatch": _spec(GatewayRejected, "The scanned request does not match the seller's order ({reason}).",

@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from kiosk.gateway.ids import normalize_uscc, uscc_problem
-from taxhall.privacy import mask_id_number
+from taxhall.privacy import mask_id_number, mask_name
 
 Fen = Annotated[int, Strict(), Field(ge=0, description="an amount in fen (1 yuan = 100 fen)")]
 SignedFen = Annotated[int, Strict(), Field(description="an amount in fen; negative for reductions")]
@@ -276,6 +276,11 @@ class InvoiceHeader(GatewayModel):
     @property
     def natural_person(self) -> bool:
         return self.taxpayer_id is None
+
+    def __repr_args__(self) -> Any:
+        # A natural person's name is identity: masked in reprs like an ID number.
+        for key, value in super().__repr_args__():
+            yield key, mask_name(value) if key == "name" and self.natural_person and isinstance(value, str) else value
 
 
 class Party(GatewayModel):

@@ -112,7 +112,7 @@ DEMO_RULES = RuleBook(
         "vat_small_scale", "增值税小规模纳税人征收率", "VAT levy rate for small-scale taxpayers", "rate", (
             _v("2019-01-01", "2022-12-31", "0.03", "增值税暂行条例 art. 12 (3%); the 2020-2022 temporary reliefs are not modelled"),
             _v("2023-01-01", "2027-12-31", "0.01", "财政部 税务总局公告2023年第19号: 3% levy rate reduced to 1%"),
-            _v("2028-01-01", None, "0.03", "增值税法 (in force 2026-01-01) art. 10: levy rate 3%"),
+            _v("2028-01-01", None, "0.03", "增值税法 (in force 2026-01-01): levy rate 3% for the simplified method"),
         )),
     monthly_exemption=RuleTable(
         "vat_monthly_exemption", "小规模纳税人月销售额免征增值税额度", "monthly sales up to which small-scale VAT is exempt", "yuan", (
