@@ -151,14 +151,14 @@ def paper_sensor_byte(near_end: bool, out: bool) -> int:
 
 # ---------------------------------------------------------------- what it means on the bus
 
-Condition = Literal["paper_low", "paper_out", "cover_open", "cutter_error", "printer_error", "offline", "unreachable"]
+Condition = Literal["paper_low", "paper_out", "cover_open", "cutter_error", "error", "offline", "unreachable"]
 
 _CONDITION_TEXT: dict[str, str] = {
     "paper_low": "paper low",
     "paper_out": "paper out",
     "cover_open": "cover open",
     "cutter_error": "cutter error",
-    "printer_error": "printer error",
+    "error": "printer error",
     "offline": "offline",
     "unreachable": "unreachable",
 }
@@ -179,7 +179,7 @@ def conditions(status: PrinterStatus | None, error: str | None = None) -> frozen
     if status.cutter_error:
         found.add("cutter_error")
     if status.unrecoverable_error or status.auto_recoverable_error:
-        found.add("printer_error")
+        found.add("error")
     if not status.online and not found - {"paper_low"}:
         found.add("offline")
     return frozenset(found)
