@@ -26,7 +26,6 @@ import sys
 import threading
 import tomllib
 import tty
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
@@ -127,12 +126,6 @@ def load_identities(path: Path) -> list[Identity]:
             raise IdentityFileError(f"{path}: identity {number}: {exc}") from None
         identities.append(identity)
     return identities
-
-
-@dataclass(frozen=True)
-class _Answer:
-    frame: bytes
-    mode: str | None  # the fault applied, for the simulator's log
 
 
 class IdReaderSimulator:
