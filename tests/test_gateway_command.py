@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,13 @@ def run_taxhall(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_bad_listen_address_is_refused_with_what_was_expected(tmp_path: Path) -> None:
     result = run_taxhall("gateway", "--data-dir", str(tmp_path), "--listen", "localhost")
     assert result.returncode == 2 and "expected host:port" in result.stderr
+
+
+def test_a_taken_port_is_one_plain_line_and_status_1(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_taxhall("gateway", "--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 def test_the_gateway_section_is_strict(tmp_path: Path) -> None:

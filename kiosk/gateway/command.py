@@ -11,6 +11,7 @@ masked like every other line.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 
@@ -48,9 +49,19 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     except OSError as exc:
         print(f"taxhall gateway: cannot open the database {db_path}: {exc}", file=sys.stderr)
         return 1
+    # Bound here rather than by uvicorn: a taken port is then one plain line and status 1
+    # (uvicorn would exit 3, which `taxhall` uses for "not built").
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        print(f"taxhall gateway: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     server = uvicorn.Server(uvicorn.Config(create_app(gateway), host=host, port=port, log_config=None,
                                            access_log=True, timeout_graceful_shutdown=5))
     print(f"taxhall gateway: serving {db_path} on http://{host}:{port}", flush=True)
-    server.run()
-    gateway.close()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        gateway.close()
     return 0 if server.started else 1

@@ -240,9 +240,3 @@ def line_from_inclusive(name: str, total_fen: int, rate: Decimal) -> InvoiceLine
     amount, tax = split_inclusive(total_fen, rate)
     return InvoiceLine(name=name, amount_fen=amount, tax_rate=rate, tax_fen=tax, total_fen=total_fen)
 
-
-def rules_until(rules: RuleBook) -> date | None:
-    """The last day every rate table covers (None: open-ended), for health and docs."""
-    ends = [t.versions[-1].valid_to for t in rules.tables() if not t.relief and t.versions]
-    dated = [end for end in ends if end is not None]
-    return min(dated) if dated else None
