@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from drivers.idcard.identity import (
     ETHNICITY, Identity, IdentityFormatError, InvalidIdNumber, UnsupportedCard, check_digit, encode_text,
@@ -149,6 +149,7 @@ def identities(draw: st.DrawFn) -> Identity:
     )
 
 
+@settings(deadline=None)  # timing is not the point; a loaded CI machine must not fail it
 @given(identities())
 def test_encode_parse_round_trip(identity: Identity) -> None:
     raw = encode_text(identity)
@@ -156,6 +157,7 @@ def test_encode_parse_round_trip(identity: Identity) -> None:
     assert parse_text(raw) == identity
 
 
+@settings(deadline=None)  # timing is not the point; a loaded CI machine must not fail it
 @given(st.from_regex(r"[0-9]{17}", fullmatch=True), st.integers(0, 16), st.integers(1, 9))
 def test_any_single_digit_error_breaks_the_check_digit(first17: str, at: int, delta: int) -> None:
     number = first17 + check_digit(first17)
