@@ -9,6 +9,7 @@ printer models is expressed here, so supporting a new model is a table in the co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Mapping
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -31,7 +32,7 @@ class PrinterProfile:
     description: str = ""
 
 
-BUILTIN_PROFILES: Mapping[str, PrinterProfile] = {
+BUILTIN_PROFILES: Mapping[str, PrinterProfile] = MappingProxyType({
     p.name: p
     for p in (
         PrinterProfile("generic-80", 576, 48, chinese=True, qr=True, cutter=True,
@@ -43,7 +44,7 @@ BUILTIN_PROFILES: Mapping[str, PrinterProfile] = {
         PrinterProfile("raster-58", 384, 32, chinese=False, qr=False, cutter=False,
                        description="58 mm basic printer: no Chinese font, no QR command"),
     )
-}
+})
 
 
 class ProfileSection(ConfigSection):

@@ -233,6 +233,7 @@ class SimulatorServer:
         self._slave: int | None = None
         self._fifo_path: str | None = None
         self._fifo: int | None = None
+        self._drop_requests: deque[threading.Event] = deque()
 
     # -- set-up
 
@@ -294,11 +295,13 @@ class SimulatorServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def drop_client(self) -> None:
-        """Closes the current TCP connection (a printer losing its network link)."""
-        client, self._client = self._client, None
-        if client:
-            client.close()
+    def drop_client(self, timeout: float = 5.0) -> None:
+        """Closes the current TCP connection (a printer losing its network link). The serving
+        thread does the closing — a socket closed under another thread's select() is not
+        safe — and this waits until it has."""
+        done = threading.Event()
+        self._drop_requests.append(done)
+        done.wait(timeout)
 
     # -- the loop
 
@@ -320,6 +323,12 @@ class SimulatorServer:
 
     def _serve_tcp_once(self) -> None:
         assert self._listener is not None
+        while self._drop_requests:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+                self.printer.end_of_stream()
+            self._drop_requests.popleft().set()
         client = self._client
         if client is None:
             ready, _, _ = select.select([self._listener], [], [], POLL_S)
