@@ -79,6 +79,21 @@ def _ticketer_sections() -> dict[str, type[ConfigSection]]:
     return {"ticketer": TicketerSection}
 
 
+def all_sections() -> dict[str, type[ConfigSection]]:
+    """Every application section model of this installation (imports each application)."""
+    found: dict[str, type[ConfigSection]] = {}
+    for sub in SUBCOMMANDS:
+        if sub.name == "config":
+            continue
+        if sub.sections:
+            found.update(sub.sections())
+        refs = sub.target_sections.values() if isinstance(sub.target_sections, dict) else [sub.target_sections]
+        for ref in refs:
+            if ref and _module_exists(ref):
+                found.update(_load(ref))
+    return found
+
+
 def _run_config(config: DeviceConfig, args: argparse.Namespace) -> int:
     where = config.path or "built-in defaults (no file)"
     print(f"# effective configuration from {where}")
@@ -102,6 +117,13 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
     if extra and extra[0] in value:
         return value[extra[0]]
     return None
+
+
+# Every application section a device file may hold. A process validates its own and lets the
+# others be (one file can serve a kiosk's printer, reader and scanner); `taxhall config`
+# validates them all. tests/test_cli.py checks this list against the applications' SECTIONS.
+SECTION_NAMES = ("ticketer", "dispenser", "counter", "rater", "kiosk", "gateway", "printer", "idreader", "scanner",
+                 "display_hall", "voice", "display_led")
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -130,7 +152,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("scan", "decode QR/bar codes from images or a scanner (scan --image FILE ...)", target="drivers.scanner.command:run",
                target_sections="drivers.scanner.config:SECTIONS"),
     Subcommand("demo", "a whole hall on simulated hardware on one machine", _run_demo, _demo_arguments),
-    Subcommand("config", "validate the device config and print the effective values", _run_config),
+    Subcommand("config", "validate the device config and print the effective values", _run_config,
+               sections=lambda: all_sections()),
 )
 
 
@@ -156,10 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", metavar="DIR", help="where the device keeps its data")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for sub in SUBCOMMANDS:
-        child = subparsers.add_parser(sub.name, help=sub.help, description=sub.help, parents=[common])
+        # A command with arguments of its own answers --help itself (with ours in its epilog).
+        child = subparsers.add_parser(sub.name, help=sub.help, description=sub.help, parents=[common],
+                                      add_help=sub.target is None)
+        if sub.target is not None:
+            child.add_argument("-h", "--help", action="store_true", dest="wants_help", help="show this help")
         if sub.add_arguments:
             sub.add_arguments(child)
     return parser
+
+
+COMMON_HELP = ("every command also takes --config FILE (default /etc/taxhall/device.toml), --broker URL, "
+               "--hall ID, --device ID, --data-dir DIR")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and sub.target is None:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     target = _pick(sub.target, extra)
+    if getattr(args, "wants_help", False):
+        if target is None or not _module_exists(target):
+            choices = f" {{{','.join(sub.target)}}} ..." if isinstance(sub.target, dict) else " ..."
+            print(f"usage: taxhall {sub.name}{choices}\n\n{sub.help}\n\n{COMMON_HELP}")
+            return 0
+        extra = [*extra, "--help"]
     if sub.target is not None and target is None:
         if not _module_exists(sub.target):
             print(f"taxhall {sub.name}: not built yet in taxhall {__version__} ({sub.help}); nothing was started.", file=sys.stderr)
@@ -189,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             role,
             Overrides(broker=args.broker, hall=args.hall, device=args.device, data_dir=args.data_dir),
             sections=sections,
+            accepted=SECTION_NAMES,
         )
     except ConfigError as exc:
         print(f"taxhall {sub.name}: {exc}", file=sys.stderr)
@@ -199,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(config.hall, config.device_id, config.log.level)
         try:
             return int(_load(target)(config, extra[1:] if isinstance(sub.target, dict) else extra))
+        except SystemExit as done:
+            if getattr(args, "wants_help", False):
+                print(f"\n{COMMON_HELP}")
+            raise done
         except KeyboardInterrupt:
             return 130
     if sub.run is None:

@@ -15,7 +15,7 @@ import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -156,11 +156,14 @@ def load_config(
     role: str,
     overrides: Overrides = Overrides(),
     sections: Mapping[str, type[ConfigSection]] | None = None,
+    accepted: Iterable[str] = (),
 ) -> DeviceConfig:
     """Reads, validates and completes a device file.
 
     `path=None` means the default path, which may be absent (built-in defaults then apply);
-    a path given explicitly must exist.
+    a path given explicitly must exist. `sections` are validated; `accepted` names sections of
+    other processes that may share the file (a kiosk's file holds [printer], [idreader], ...):
+    they are allowed but left to the process that reads them.
     """
     explicit = path is not None
     file_path = Path(path) if explicit else DEFAULT_CONFIG_PATH
@@ -178,10 +181,11 @@ def load_config(
 
     models: dict[str, type[ConfigSection]] = dict(CORE_SECTIONS)
     models.update(sections or {})
+    allowed = [*models, *(name for name in accepted if name not in models)]
     for key, value in raw.items():
-        if key not in models:
+        if key not in allowed:
             raise ConfigError(
-                f"config error in {where}: [{key}]: unknown section; expected one of: {', '.join(models)}"
+                f"config error in {where}: [{key}]: unknown section; expected one of: {', '.join(allowed)}"
             )
         if not isinstance(value, dict):
             raise ConfigError(f"config error in {where}: {key}: expected a [{key}] table, got {value!r}")

@@ -7,7 +7,15 @@ import logging
 import os
 import sys
 
-from taxhall.privacy import PrivacyLogFilter
+from taxhall.privacy import mask_text
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks ID numbers in the whole formatted line — message, arguments and any traceback —
+    so an exception that carries taxpayer data in its text cannot leak it to the journal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
 
 
 def setup_logging(hall: str, device: str, level: str = "INFO") -> None:
@@ -17,8 +25,7 @@ def setup_logging(hall: str, device: str, level: str = "INFO") -> None:
     stamp = "" if under_journald else "%(asctime)s "
     fmt = f"{stamp}%(levelname)s {hall}/{device} %(name)s: %(message)s"
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(fmt))
-    handler.addFilter(PrivacyLogFilter())
+    handler.setFormatter(MaskingFormatter(fmt))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -1,13 +1,12 @@
 """Masking of taxpayer identity for anything that is written: logs, databases, telemetry.
 
 Names and ID numbers live unmasked in memory for one session only; every other place sees
-them through these functions. `PrivacyLogFilter` is a second line of defence that masks
-anything shaped like a Chinese resident ID number in a log line, should a caller forget.
+them through these functions. `mask_text` is a second line of defence: the log formatter
+(taxhall.logs) runs every line through it, should a caller forget.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 _ID18 = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
@@ -34,15 +33,3 @@ def mask_text(text: str) -> str:
     """Masks every ID-number-shaped run of digits inside free text."""
     text = _ID18.sub(lambda m: mask_id_number(m.group(0)), text)
     return _ID15.sub(lambda m: mask_id_number(m.group(0)), text)
-
-
-class PrivacyLogFilter(logging.Filter):
-    """Rewrites each record's final message with ID numbers masked."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_text(message)
-        if masked != message:
-            record.msg = masked
-            record.args = None
-        return True

@@ -47,3 +47,30 @@ def test_demo_starts_the_broker_and_says_what_it_started(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert f"Mosquitto on mqtt://127.0.0.1:{port}" in result.stdout
     assert "stopped." in result.stdout
+
+
+def test_every_application_section_is_known_to_the_command() -> None:
+    from taxhall.cli import SECTION_NAMES, all_sections
+
+    found = set(all_sections())
+    assert found <= set(SECTION_NAMES), found - set(SECTION_NAMES)
+    assert {"ticketer", "printer", "idreader", "scanner", "gateway", "display_hall", "voice", "display_led"} <= found
+
+
+def test_one_device_file_serves_every_process_of_the_device(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[printer]\nurl = "tcp://127.0.0.1:1"\n[idreader]\nport = "/dev/ttyUSB7"\n[scanner]\n')
+    checked = run_taxhall("config", "--config", str(config))
+    assert checked.returncode == 0, checked.stderr
+    for command in (["print", "status"], ["idcard", "read", "--timeout", "0.2"]):
+        result = run_taxhall(*command, "--config", str(config), "--data-dir", str(tmp_path))
+        assert "unknown section" not in result.stderr, (command, result.stderr)
+    config.write_text('[idreader]\nprot = "/dev/ttyUSB7"\n')
+    assert "idreader.prot: unknown key" in run_taxhall("config", "--config", str(config)).stderr
+
+
+def test_commands_with_their_own_arguments_explain_them() -> None:
+    out = run_taxhall("idcard", "read", "--help").stdout
+    assert "--unmasked" in out and "--timeout" in out
+    out = run_taxhall("sim", "--help").stdout
+    assert "printer" in out and "--broker URL" in out

@@ -36,3 +36,14 @@ def test_log_lines_carry_device_id_and_never_a_full_id_number() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
     assert "hall9/kiosk-2" in out
     assert "110***********1234" in out and "110101199003071234" not in out
+
+
+def test_tracebacks_in_logs_are_masked_too() -> None:
+    code = (
+        "import logging; from taxhall.logs import setup_logging;"
+        "setup_logging('hall9', 'kiosk-2');\n"
+        "try:\n    raise ValueError('bad card 110101199003071234')\n"
+        "except ValueError:\n    logging.getLogger('kiosk').exception('read failed')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
+    assert "Traceback" in out and "110***********1234" in out and "110101199003071234" not in out
