@@ -5,7 +5,7 @@ What is sent depends only on the printer profile:
   text goes as GB18030 bytes); otherwise each non-ASCII line is drawn with Noto Sans CJK
   (`preview`) and sent as a raster picture (GS v 0) through python-escpos's `image()`.
 - QR codes with the printer's QR command (GS ( k, python-escpos `qr(native=True)`) where it
-  has one, as a picture otherwise (python-escpos `qr(native=False)`).
+  has one; otherwise drawn with segno exactly as in the preview and sent as a picture.
 - The cut (GS V) only where there is a cutter; a tear-off printer just feeds.
 `mode="raster"` sends the whole slip as one picture (for printers nothing else works on, and
 for the bench that shows what native printing saves).

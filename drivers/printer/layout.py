@@ -148,6 +148,15 @@ def wrap_balanced(text: str, measure: Callable[[str], float], width: int) -> lis
     return wrap(text, measure, high)
 
 
+def align_offset(align: Align, content: int, width: int) -> int:
+    """Where something `content` dots wide starts on paper `width` dots wide."""
+    if align == "center":
+        return max(0, (width - content) // 2)
+    if align == "right":
+        return max(0, width - content)
+    return 0
+
+
 def big_number(text: str) -> Text:
     """The ticket number as the eye catches it first: as large and bold as the paper allows."""
     return Text(text, size=6, bold=True, align="center")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import segno
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from drivers.printer.layout import Align, Block, Cut, Feed, Layout, Qr, Row, Rule, Text, wrap, wrap_balanced
+from drivers.printer.layout import Block, Cut, Feed, Layout, QrLevel, Qr, Row, Rule, Text, align_offset, wrap, wrap_balanced
 from taxhall.fonts import cjk_font
 
 BASE_DOTS = 24  # height of the printer's normal font, and of size-1 text here
@@ -22,32 +22,20 @@ FEED_DOTS = 30  # one line feed (ESC/POS default spacing, 1/6 inch at 180 dpi)
 QR_QUIET_MODULES = 2  # white modules around a QR code in pictures (the paper adds the rest)
 
 
-def _font(size_dots: int, bold: bool) -> ImageFont.FreeTypeFont:
-    return cjk_font(size_dots, bold)
-
-
-def _x_for(align: Align, content_width: int, width: int) -> int:
-    if align == "center":
-        return max(0, (width - content_width) // 2)
-    if align == "right":
-        return max(0, width - content_width)
-    return 0
-
-
 def render_text(block: Text, width: int) -> Image.Image:
     """A text block as a picture `width` dots wide: shrunk to one line if it is big text that
     would not fit, wrapped if it is normal text."""
     size = BASE_DOTS * block.size
-    font = _font(size, block.bold)
+    font = cjk_font(size, block.bold)
     while size > BASE_DOTS and font.getlength(block.text) > width:
         size -= 4
-        font = _font(size, block.bold)
+        font = cjk_font(size, block.bold)
     lines = (wrap_balanced if block.align == "center" else wrap)(block.text, font.getlength, width)
     line_height = size + max(LINE_GAP, size // 5)
     image = Image.new("L", (width, line_height * len(lines)), 255)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
-        x = _x_for(block.align, int(font.getlength(line)), width)
+        x = align_offset(block.align, int(font.getlength(line)), width)
         # baseline at 88 % of the size: the ideographic em box sits 0.88 em above it
         draw.text((x, i * line_height + round(size * 0.88) + (line_height - size) // 2), line, font=font, fill=0, anchor="ls")
     return image
@@ -55,7 +43,7 @@ def render_text(block: Text, width: int) -> Image.Image:
 
 def render_row(block: Row, width: int) -> Image.Image:
     """Label left, value right; the value goes under the label when both do not fit."""
-    font = _font(BASE_DOTS, block.bold)
+    font = cjk_font(BASE_DOTS, block.bold)
     line_height = BASE_DOTS + LINE_GAP
     label_w, value_w = int(font.getlength(block.label)), int(font.getlength(block.value))
     one_line = label_w + font.getlength("  ") + value_w <= width
@@ -67,10 +55,10 @@ def render_row(block: Row, width: int) -> Image.Image:
     return image
 
 
-def qr_image(block: Qr, quiet_modules: int = QR_QUIET_MODULES) -> Image.Image:
-    """The QR symbol at `block.module` dots per module, as a printer would draw it."""
-    code = segno.make(block.payload.encode("utf-8"), error=block.level, micro=False, boost_error=False)
-    matrix = code.matrix
+def qr_symbol(payload: bytes, level: QrLevel, module: int, quiet_modules: int = QR_QUIET_MODULES) -> Image.Image:
+    """A QR code as a printer draws it: `module` dots per module, the printer's choice of
+    version (the smallest that fits; the error level is not raised behind our back)."""
+    matrix = segno.make(payload, error=level, micro=False, boost_error=False).matrix
     modules = len(matrix) + 2 * quiet_modules
     image = Image.new("L", (modules, modules), 255)
     pixels = image.load()
@@ -78,13 +66,13 @@ def qr_image(block: Qr, quiet_modules: int = QR_QUIET_MODULES) -> Image.Image:
         for x, dark in enumerate(row):
             if dark:
                 pixels[x + quiet_modules, y + quiet_modules] = 0
-    return image.resize((modules * block.module, modules * block.module), Image.Resampling.NEAREST)
+    return image.resize((modules * module, modules * module), Image.Resampling.NEAREST)
 
 
 def render_qr(block: Qr, width: int) -> Image.Image:
-    symbol = qr_image(block)
+    symbol = qr_symbol(block.payload.encode("utf-8"), block.level, block.module)
     image = Image.new("L", (width, symbol.height), 255)
-    image.paste(symbol, (_x_for(block.align, symbol.width, width), 0))
+    image.paste(symbol, (align_offset(block.align, symbol.width, width), 0))
     return image
 
 

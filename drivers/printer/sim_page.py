@@ -5,7 +5,8 @@ Like a printer's own fonts, every ASCII character takes a 12×24-dot cell and ev
 (double-byte) character a 24×24 cell, magnified by whole multiples (GS !) without smoothing;
 emphasis is double-striking one dot to the right. Glyphs come from Noto Sans Mono CJK SC, whose
 Latin letters are exactly half as wide as its Hanzi. Lines longer than the paper wrap, as on a
-printer. QR codes are drawn with segno from the data the printer was given.
+printer. QR codes are drawn with segno from the data the printer was given, as the
+printer would (smallest version, the error level asked for).
 """
 
 from __future__ import annotations
@@ -13,24 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import segno
 from PIL import Image, ImageDraw, ImageOps
 
 from drivers.printer.escpos_parse import FEED_DOTS, Align, Page, Picture, QrSymbol, Space, Span, TextLine
+from drivers.printer.layout import align_offset
+from drivers.printer.preview import qr_symbol
 from taxhall.fonts import cjk_mono_font
 
 CELL = 24  # dots: height of a character, width of a Chinese one
 BASELINE = 21  # the ideographic em box reaches 0.88 em above the baseline
 MARGIN = 12  # white dots above and below a page in the picture
-QR_QUIET = 2  # modules of white above and below a QR code (the paper gives the rest)
-
-
-def _x(align: Align, content: int, width: int) -> int:
-    if align == "center":
-        return max(0, (width - content) // 2)
-    if align == "right":
-        return max(0, width - content)
-    return 0
+QR_QUIET = 2  # modules of white around a QR code (the paper gives the rest)
 
 
 @dataclass
@@ -86,7 +80,7 @@ class PageRenderer:
         tallest = max(image.height for image, _ in cells)
         height = max(FEED_DOTS, tallest + 6)  # the default spacing, or the characters and a gap
         strip = Image.new("L", (self.width, height), 255)
-        x = _x(align, sum(image.width for image, _ in cells), self.width)
+        x = align_offset(align, sum(image.width for image, _ in cells), self.width)
         draw = ImageDraw.Draw(strip)
         for image, underline in cells:
             top = tallest - image.height  # characters stand on a common bottom line
@@ -104,22 +98,13 @@ class PageRenderer:
         if picture.scale_x > 1 or picture.scale_y > 1:
             image = image.resize((image.width * picture.scale_x, image.height * picture.scale_y), Image.Resampling.NEAREST)
         strip = Image.new("L", (self.width, image.height), 255)
-        strip.paste(image.crop((0, 0, min(image.width, self.width), image.height)), (_x(picture.align, image.width, self.width), 0))
+        strip.paste(image.crop((0, 0, min(image.width, self.width), image.height)), (align_offset(picture.align, image.width, self.width), 0))
         return strip
 
     def qr(self, symbol: QrSymbol) -> Image.Image:
-        code = segno.make(symbol.payload, error=symbol.level, micro=False, boost_error=False)
-        matrix = code.matrix
-        size = len(matrix) * symbol.module
-        quiet = QR_QUIET * symbol.module
-        strip = Image.new("L", (self.width, size + 2 * quiet), 255)
-        left = _x(symbol.align, size, self.width)
-        draw = ImageDraw.Draw(strip)
-        for y, row in enumerate(matrix):
-            for x, dark in enumerate(row):
-                if dark:
-                    x0, y0 = left + x * symbol.module, quiet + y * symbol.module
-                    draw.rectangle((x0, y0, x0 + symbol.module - 1, y0 + symbol.module - 1), fill=0)
+        image = qr_symbol(symbol.payload, symbol.level, symbol.module, QR_QUIET)
+        strip = Image.new("L", (self.width, image.height), 255)
+        strip.paste(image, (align_offset(symbol.align, image.width, self.width), 0))
         return strip
 
     # -- the page

@@ -151,8 +151,6 @@ def paper_sensor_byte(near_end: bool, out: bool) -> int:
 
 # ---------------------------------------------------------------- what it means on the bus
 
-Condition = Literal["paper_low", "paper_out", "cover_open", "cutter_error", "error", "offline", "unreachable"]
-
 _CONDITION_TEXT: dict[str, str] = {
     "paper_low": "paper low",
     "paper_out": "paper out",
