@@ -105,6 +105,24 @@ class Pause(CounterRequest):
     reason: str = Field(min_length=1, description="break, system_fault, meeting, ...")
 
 
+class Lease(Request):
+    source: str = Field(min_length=1, description="the dispenser asking")
+    services: list[str] | None = Field(None, description="services to lease numbers of; default all")
+    size: int = Field(20, ge=1, le=100, description="numbers per service")
+
+
+class OfflineTicket(Message):
+    number: str = Field(description="a leased number, e.g. A901")
+    service: str
+    taken_at: str = Field(description="ISO 8601: when the taxpayer took it; keeps their place")
+    priority: Literal["normal", "elderly", "disabled", "appointment"] | None = None
+
+
+class HandIn(Request):
+    source: str = Field(min_length=1)
+    tickets: list[OfflineTicket] = Field(min_length=1, max_length=200)
+
+
 class Rate(Request):
     ticket: str = Field(min_length=1, description="ticket id")
     level: int = Field(ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意")
@@ -123,6 +141,8 @@ QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
     "login": Login,
     "logout": CounterRequest,
     "rate": Rate,
+    "lease": Lease,
+    "hand_in": HandIn,
 }
 
 
