@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+import tty
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +27,7 @@ from drivers.printer.errors import (
     PrinterTimeout,
     PrinterUnreachable,
 )
+from drivers.printer.escpos_render import render_bytes
 from drivers.printer.layout import queue_ticket, sample_ticket_info
 from drivers.printer.simulator import Faults, SimulatedPrinter, SimulatorServer
 
@@ -233,3 +236,22 @@ def test_device_file_nobody_reads_or_missing_is_unreachable(tmp_path: Path) -> N
 def test_every_driver_error_is_a_printer_error() -> None:
     for kind in (PaperOut, CoverOpen, PrinterOffline, PrinterTimeout, PrinterDisconnected, PrinterUnreachable):
         assert issubclass(kind, PrinterError)
+
+
+def test_a_printer_that_takes_no_more_data_is_a_write_timeout() -> None:
+    """A serial printer whose buffer stays full (nobody reads the pty): every write has a
+    time-out too. Its profile asks no status, so the write is what must give up."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        printer = ReceiptPrinter(f"serial:{os.ttyname(slave)}?baud=115200", replace(GEN80, status=False), timeout_s=0.5)
+        job = render_bytes(TICKET, GEN80, mode="raster") * 8  # far more than the pty buffers
+        started = time.monotonic()
+        with pytest.raises(PrinterTimeout, match="took no data") as caught:
+            printer.print_job(job)
+        assert time.monotonic() - started < NO_HANG + 4  # the wire time of what was written is allowed too
+        assert caught.value.job is not None and 0 < caught.value.job.bytes_sent < len(job)
+        printer.close()
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -42,7 +42,7 @@ from drivers.printer.status import (
     parse_status,
     status_request,
 )
-from drivers.printer.transport import Link
+from drivers.printer.transport import CHUNK, Link
 from drivers.printer.url import PrinterUrl, SerialUrl, parse_printer_url
 
 log = logging.getLogger("drivers.printer")
@@ -152,8 +152,9 @@ class ReceiptPrinter:
                     if not before.ready:
                         raise fault_error(before, "nothing was printed")
                 self._completion_seen = False
-                self._link.write(data)
-                sent = len(data)
+                for start in range(0, len(data), CHUNK):  # counted as they go: an error says how far it got
+                    self._link.write(data[start : start + CHUNK])
+                    sent = min(len(data), start + CHUNK)
                 if not self.can_report_status:
                     return JobResult(job_id, "sent", sent, time.monotonic() - started, UNKNOWN_STATUS)
                 deadline = started + self.job_timeout_s + transfer_seconds(len(data), self.url)
