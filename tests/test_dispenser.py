@@ -1,0 +1,78 @@
+"""The dispenser over a real broker, the real queue engine and the ESC/POS printer simulator
+on a TCP socket: a touch gives a printed ticket; a printer fault still gives the number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from drivers.printer.config import BUILTIN_PROFILES
+from drivers.printer.driver import ReceiptPrinter
+from drivers.printer.simulator import SimulatedPrinter, SimulatorServer
+from taxhall.bus import HallBus
+from ticketer.dispensing import Dispensing
+from ticketer.offline_book import OfflineBook
+from tests.test_ticketer_bus import ticketer  # noqa: F401  (the engine fixture)
+from tests.ticketer_helpers import wait_for
+
+
+@pytest.fixture
+def printer_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
+    server = SimulatorServer(SimulatedPrinter(BUILTIN_PROFILES["generic-80"], out_dir=tmp_path / "pages"))
+    server.listen_tcp().start()
+    yield server
+    server.stop()
+
+
+def make_dispenser(bus: HallBus, server: SimulatorServer, tmp_path: Path) -> Dispensing:
+    printer = ReceiptPrinter(server.url, BUILTIN_PROFILES["generic-80"], timeout_s=2.0, job_timeout_s=5.0)
+    desk = Dispensing(bus, "dispenser-1", OfflineBook(tmp_path / "book.sqlite"), printer,
+                      follow_url="https://hall.example/q/{token}")
+    bus.subscribe("queue/state", desk.on_state)
+    return desk
+
+
+def test_a_touch_prints_a_ticket_with_its_number_and_qr(ticketer, printer_sim: SimulatorServer, tmp_path: Path,  # noqa: F811
+                                                        bus_factory: Callable[..., HallBus]) -> None:
+    ticketer()
+    desk = make_dispenser(bus_factory("dispenser-1", role="dispenser"), printer_sim, tmp_path)
+    assert wait_for(lambda: "A" in desk.tiles)
+    first = desk.take("A")
+    second = desk.take("A")
+    assert first.ok and first.printed and first.number == "A001" and first.ahead == 0
+    assert second.number == "A002" and second.ahead == 1
+    pages = printer_sim.printer.wait_for_pages(2, timeout=10)
+    lines = pages[1].text_lines()
+    assert "综合业务" in lines and "A002" in "".join(lines) and "前面还有 1 人" in lines
+    assert pages[1].qr_payloads()[0].startswith("https://hall.example/q/") and len(pages[1].qr_payloads()[0]) > 30
+
+
+def test_paper_out_still_gives_the_taxpayer_a_number(ticketer, printer_sim: SimulatorServer, tmp_path: Path,  # noqa: F811
+                                                     bus_factory: Callable[..., HallBus]) -> None:
+    ticketer()
+    desk = make_dispenser(bus_factory("dispenser-1", role="dispenser"), printer_sim, tmp_path)
+    assert wait_for(lambda: "B" in desk.tiles)
+    printer_sim.printer.set_fault("paper_out", True)
+    issued = desk.take("B")
+    assert issued.ok and issued.number == "B001" and not issued.printed
+    assert issued.message == "打印机故障，请记住您的号码 B001"
+
+
+def test_closed_or_unknown_service_is_refused_in_words(ticketer, printer_sim: SimulatorServer, tmp_path: Path,  # noqa: F811
+                                                       bus_factory: Callable[..., HallBus]) -> None:
+    ticketer()
+    desk = make_dispenser(bus_factory("dispenser-1", role="dispenser"), printer_sim, tmp_path)
+    refused = desk.take("Q")
+    assert not refused.ok and refused.message == "没有这项业务"
+    assert printer_sim.printer.pages == []
+
+
+def test_without_engine_or_lease_tickets_are_paused_clearly(printer_sim: SimulatorServer, tmp_path: Path,
+                                                            bus_factory: Callable[..., HallBus]) -> None:
+    desk = make_dispenser(bus_factory("dispenser-1", role="dispenser"), printer_sim, tmp_path)
+    desk.timeout_s = 0.3
+    issued = desk.take("A")
+    assert not issued.ok and "暂停取号" in issued.message
+    assert printer_sim.printer.pages == []

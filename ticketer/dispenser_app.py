@@ -1,0 +1,194 @@
+"""`taxhall dispenser`: the queue ticket dispenser at the hall entrance (取号机). A Kivy screen
+(dispenser.kv) over Dispensing: a tile per service with live waiting counts, the ticket printed
+within a second of the touch, the number shown large whether or not it printed, tickets from
+the dispenser's lease while the queue engine is away, and an elder mode with larger text."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from drivers.printer.config import PrinterSection
+from drivers.printer.driver import ReceiptPrinter
+from drivers.printer.monitor import StatusMonitor, bus_reporter
+from taxhall.bus import HallBus
+from taxhall.config import ConfigSection, DeviceConfig
+from taxhall.touchscreen import prepare_kivy, schedule_exit
+from ticketer.dispensing import Dispensing, Issued, ServiceTile
+from ticketer.offline_book import OfflineBook
+
+log = logging.getLogger("ticketer.dispenser")
+
+
+class DispenserSection(ConfigSection):
+    hall_name: str = Field("办税服务厅", description="hall name printed on tickets, Chinese")
+    hall_name_en: str = Field("Tax Service Hall", description="hall name, English")
+    follow_url: str = Field("http://127.0.0.1:8080/q/{token}", description="the phone view printed as QR; {token} is the ticket's")
+    lang: Literal["zh", "en"] = "zh"
+    size: str = Field("1080x1920", pattern=r"^\d{3,4}x\d{3,4}$", description="window size; dispensers stand portrait")
+    fullscreen: bool = False
+    result_s: float = Field(6.0, gt=0, description="how long the number stays on screen")
+    lease_size: int = Field(20, ge=1, le=100, description="numbers per service kept for offline issuing")
+
+
+SECTIONS = {"dispenser": DispenserSection, "printer": PrinterSection}
+
+
+def tile_text(tile: ServiceTile, lang: str) -> str:
+    zh = lang == "zh"
+    name = tile.name if zh else tile.name_en
+    if not tile.open:
+        return f"{tile.code}  {name}\n[color=d0d0d0]" + ("暂停取号" if zh else "Closed now") + "[/color]"
+    minutes = max(1, round(tile.est_wait_s / 60)) if tile.waiting else 0
+    wait = (f"等候 {tile.waiting} 人 · 约 {minutes} 分钟" if tile.waiting else "无需等候") if zh else \
+        (f"{tile.waiting} waiting · about {minutes} min" if tile.waiting else "No wait")
+    return f"{tile.code}  {name}\n[color=ffd24a]{wait}[/color]"
+
+
+def result_texts(issued: Issued, lang: str) -> tuple[str, str]:
+    zh = lang == "zh"
+    if not issued.ok:
+        return ("", issued.message)
+    if issued.ahead is None:
+        ahead = ""
+    elif issued.ahead == 0:
+        ahead = "前面无人等候" if zh else "You are next"
+    else:
+        ahead = f"前面还有 {issued.ahead} 人" if zh else f"{issued.ahead} ahead of you"
+    return (issued.number or "", "\n".join(p for p in (ahead, issued.message) if p))
+
+
+def run(config: DeviceConfig, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="taxhall dispenser", description="the queue ticket dispenser")
+    parser.add_argument("--printer", metavar="URL", help="override [printer] url")
+    parser.add_argument("--lang", choices=["zh", "en"])
+    parser.add_argument("--size")
+    parser.add_argument("--screenshot", metavar="PNG")
+    parser.add_argument("--exit-after", type=float, metavar="S")
+    parser.add_argument("--touch", metavar="SERVICE", help="press this service's tile after start (checks and the demo)")
+    args = parser.parse_args(argv)
+    section: DispenserSection = config.section("dispenser")
+    printer_section: PrinterSection = config.section("printer")
+    url = args.printer or printer_section.url
+    printer = ReceiptPrinter(url, printer_section.resolved_profile(), timeout_s=printer_section.timeout_s,
+                             job_timeout_s=printer_section.job_timeout_s) if url else None
+    monitor = StatusMonitor(printer, printer_section.status_interval_s) if printer else None
+    bus = HallBus(config, components=monitor.components if monitor else None)
+    book = OfflineBook(config.data_dir / "dispenser-offline.sqlite")
+    desk = Dispensing(bus, config.device_id, book, printer, section.hall_name, section.hall_name_en,
+                      section.follow_url, args.lang or section.lang, lease_size=section.lease_size)
+    bus.subscribe("queue/state", desk.on_state)
+    if monitor:
+        monitor.on_change = bus_reporter(bus)
+        monitor.start()
+    bus.start(wait_s=5)
+    stop = threading.Event()
+    threading.Thread(target=_keep_up, args=(desk, bus, stop), name="lease", daemon=True).start()
+    try:
+        return _run_window(desk, section, args)
+    finally:
+        stop.set()
+        if monitor:
+            monitor.stop()
+        bus.close()
+        book.close()
+
+
+def _keep_up(desk: Dispensing, bus: HallBus, stop: threading.Event) -> None:
+    """While the engine is reachable: hand in offline tickets first, then keep the lease full."""
+    while not stop.wait(2.0):
+        if bus.connected and desk.tiles:
+            try:
+                desk.hand_in()
+                desk.keep_lease()
+            except Exception:  # the next round tries again; the book on disk keeps everything
+                log.exception("lease upkeep failed")
+
+
+def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Namespace) -> int:
+    prepare_kivy(args.size or section.size, section.fullscreen)
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.lang import Builder
+    from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.button import Button
+
+    Builder.load_file(str(Path(__file__).with_name("dispenser.kv")))
+
+    class ServiceTileButton(Button):
+        is_open = BooleanProperty(True)
+        scale = NumericProperty(1.0)
+
+    class DispenserScreen(BoxLayout):
+        title_text = StringProperty("")
+        hint_text = StringProperty("")
+        footer_text = StringProperty("")
+        elder_text = StringProperty("")
+        lang_text = StringProperty("")
+        result_number = StringProperty("")
+        result_detail = StringProperty("")
+        result_ok = BooleanProperty(True)
+        result_visible = BooleanProperty(False)
+        busy = BooleanProperty(False)
+        columns = NumericProperty(1)
+        scale = NumericProperty(1.0)
+
+        def refresh(self) -> None:
+            zh = desk.lang == "zh"
+            self.title_text = desk.hall_name if zh else desk.hall_name_en
+            self.hint_text = "请选择办理业务，轻触取号" if zh else "Tap a service to take a ticket"
+            self.footer_text = "过号请重新取号 · 请留意叫号屏和语音" if zh else "Listen for your number and watch the screen"
+            self.elder_text = ("标准字体" if self.scale > 1 else "大字模式") if zh else ("Normal text" if self.scale > 1 else "Large text")
+            self.lang_text = "English" if zh else "中文"
+            self.columns = 1 if self.height > self.width else 2
+            grid = self.ids.tiles
+            grid.clear_widgets()
+            for tile in desk.tiles.values():
+                button = ServiceTileButton(text=tile_text(tile, desk.lang), is_open=tile.open, scale=self.scale)
+                button.disabled = not tile.open
+                button.bind(on_release=lambda b, code=tile.code: self.press(code))
+                grid.add_widget(button)
+
+        def press(self, code: str) -> None:
+            self.busy = True
+            threading.Thread(target=self._take, args=(code,), daemon=True).start()
+
+        def _take(self, code: str) -> None:
+            issued = desk.take(code)
+            Clock.schedule_once(lambda dt: self.show_result(issued))
+
+        def show_result(self, issued: Issued) -> None:
+            self.result_number, self.result_detail = result_texts(issued, desk.lang)
+            self.result_ok = issued.ok and (issued.printed or desk.printer is None)
+            self.result_visible, self.busy = True, False
+            Clock.schedule_once(lambda dt: setattr(self, "result_visible", False), section.result_s)
+
+        def toggle_elder(self) -> None:
+            self.scale = 1.35 if self.scale == 1.0 else 1.0
+            self.refresh()
+
+        def toggle_lang(self) -> None:
+            desk.lang = "en" if desk.lang == "zh" else "zh"
+            self.refresh()
+
+    class TicketDispenserApp(App):  # not "DispenserApp": Kivy would load dispenser.kv a second time
+        def build(self) -> DispenserScreen:
+            self.title = "taxhall — dispenser"
+            self.screen = DispenserScreen()
+            desk.on_change = lambda: Clock.schedule_once(lambda dt: self.screen.refresh())
+            self.screen.bind(size=lambda *a: self.screen.refresh())
+            Clock.schedule_once(lambda dt: self.screen.refresh())
+            if args.touch:
+                Clock.schedule_once(lambda dt: self.screen.press(args.touch), 1.5)
+            schedule_exit(self, args.screenshot, args.exit_after)
+            return self.screen
+
+    TicketDispenserApp().run()
+    return 0
