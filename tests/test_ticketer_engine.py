@@ -384,10 +384,10 @@ def test_restart_recovers_the_whole_queue(hall: Hall) -> None:
     hall.op("start", "2")
     hall.op("pause", "3", "meeting")
     before = hall.engine.snapshot()
-    waiting = dict(hall.engine.waiting)
+    waiting = dict(hall.engine.waiting.tickets)
     hall.crash_reopen()  # as after SIGKILL: the old engine never closed
     assert hall.engine.snapshot() == before
-    assert hall.engine.waiting == waiting
+    assert hall.engine.waiting.tickets == waiting
     assert hall.engine.seq == 2
     hall.op("finish", "2")
     assert hall.call("2").number == "A002"

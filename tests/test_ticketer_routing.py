@@ -237,3 +237,32 @@ def test_no_ticket_starves_and_none_is_called_twice(run: tuple[list[Skills], lis
         now += 60
         assert any(call(c) for c in counters) or not waiting
     assert len(called) == taken
+
+
+# ---------------------------------------------------------------- the engine's index
+
+
+@settings(max_examples=300, deadline=None)
+@given(skills(), ticket_lists, st.floats(min_value=0, max_value=7000), st.lists(st.integers(0, 29), max_size=10))
+def test_routing_the_group_heads_picks_what_routing_all_would(counter: Skills, tickets: list[T], now: float, gone: list[int]) -> None:
+    """The engine hands routing only the oldest ticket of each (service, priority, target)
+    group; that must never change the answer — also after tickets left the index."""
+    from ticketer.model import Ticket
+    from ticketer.waiting import WaitingIndex
+
+    def real(t: T) -> Ticket:
+        return Ticket(id=t.id, day="20261127", service=t.service, number=t.id, num=1, priority=t.priority, source="s",
+                      token="x", appointment=None, taken_at=t.queued_at, queued_at=t.queued_at, waiting_since=t.queued_at,
+                      target_counter=t.target_counter)
+
+    index = WaitingIndex([real(t) for t in tickets])
+    for i in gone:
+        if i < len(tickets):
+            index.discard(tickets[i].id)
+    remaining = list(index)
+    full = pick_next(counter, remaining, now, F, MAX_WAIT)
+    heads = pick_next(counter, index.heads(counter.counter, counter.services), now, F, MAX_WAIT)
+    assert full == heads
+    for service in SERVICES:
+        assert index.count(service, include_targeted=True) == sum(1 for t in remaining if t.service == service)
+        assert index.count(service) == sum(1 for t in remaining if t.service == service and t.target_counter is None)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from ticketer.model import TicketerError
+from ticketer.routing import pick_next
 from tests.ticketer_helpers import Hall, section
 
 SERVICES = [{"code": c, "name": n, "name_en": e, "max_wait_s": 900}
@@ -105,12 +106,12 @@ class EngineMachine(RuleBasedStateMachine):
         if handed:
             self.hall.events()
         before = self.hall.engine.snapshot()
-        waiting = dict(self.hall.engine.waiting)
+        waiting = dict(self.hall.engine.waiting.tickets)
         alarms = set(self.hall.engine.alarms)
         self.hall.engine.store.close()  # the process is gone; nothing was flushed on purpose
         self.hall.crash_reopen()
         assert self.hall.engine.snapshot() == before
-        assert self.hall.engine.waiting == waiting
+        assert self.hall.engine.waiting.tickets == waiting
         assert set(self.hall.engine.alarms) == alarms
 
     @invariant()
@@ -129,6 +130,15 @@ class EngineMachine(RuleBasedStateMachine):
                 assert ticket.id not in held and ticket.id in engine.waiting
         for counter in engine.counters.values():
             assert (counter.ticket_id is not None) == (counter.state in ("calling", "serving"))
+
+    @invariant()
+    def routing_the_heads_equals_routing_all(self) -> None:
+        engine = self.hall.engine
+        for counter_id, skills in engine.skills.items():
+            everything = pick_next(skills, list(engine.waiting), engine.clock(), engine.section.fairness_factor, engine.max_wait)
+            heads = pick_next(skills, engine.waiting.heads(counter_id, skills.services), engine.clock(),
+                              engine.section.fairness_factor, engine.max_wait)
+            assert everything == heads
 
     @invariant()
     def one_call_per_stay_and_gapless_seq(self) -> None:

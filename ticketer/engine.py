@@ -44,6 +44,7 @@ from ticketer.model import (
 )
 from ticketer.routing import Skills, pick_next
 from ticketer.store import Change, Store
+from ticketer.waiting import WaitingIndex
 
 log = logging.getLogger("ticketer.engine")
 
@@ -106,7 +107,7 @@ class Engine:
         self.epoch = state.epoch
         self.seq = state.seq
         self.tickets: dict[str, Ticket] = {t.id: t for t in state.tickets}
-        self.waiting: dict[str, Ticket] = {t.id: t for t in state.tickets if t.state == "waiting"}
+        self.waiting = WaitingIndex([t for t in state.tickets if t.state == "waiting"])
         self.live_numbers: set[str] = {t.number for t in state.tickets}
         self.counters: dict[str, Counter] = {cid: Counter(cid) for cid in self.skills}
         for counter in state.counters:
@@ -176,9 +177,9 @@ class Engine:
                 self.tickets.pop(ticket.id, None)
                 self.live_numbers.discard(ticket.number)
             if ticket.state == "waiting":
-                self.waiting[ticket.id] = ticket
+                self.waiting.put(ticket)
             else:
-                self.waiting.pop(ticket.id, None)
+                self.waiting.discard(ticket.id)
         for counter in change.counters:
             self.counters[counter.id] = counter
         if change.calls:
@@ -258,10 +259,7 @@ class Engine:
     def _ahead(self, service: str, priority: str) -> int:
         """Tickets of the service a new ticket would wait behind: all of them for a normal
         ticket, the other priority tickets for a priority one."""
-        if priority == "normal":
-            return sum(1 for t in self.waiting.values() if t.service == service and t.target_counter is None)
-        return sum(1 for t in self.waiting.values()
-                   if t.service == service and t.target_counter is None and t.priority != "normal")
+        return self.waiting.count(service, priority_only=priority != "normal")
 
     # ------------------------------------------------------------------ taking a ticket
 
@@ -378,7 +376,10 @@ class Engine:
                 held = self.tickets.get(current.ticket_id)
                 raise TicketerError("counter_busy", f"counter {current.id} still has {held.number if held else current.ticket_id}; "
                                                     "finish, no_show or transfer it first")
-            chosen = pick_next(self.skills[current.id], self.waiting.values(), now, self.section.fairness_factor, self.max_wait)
+            skills = self.skills[current.id]
+            # Only group heads: routing never picks anything but the oldest of a group.
+            chosen = pick_next(skills, self.waiting.heads(current.id, skills.services), now,
+                               self.section.fairness_factor, self.max_wait)
             if chosen is None:
                 raise TicketerError("queue_empty", f"nobody is waiting for counter {current.id}")
             ticket = chosen._replace(state="called", counter=current.id, staff=current.staff, called_at=now,
@@ -519,7 +520,7 @@ class Engine:
     def alarm_conditions(self, now: float) -> dict[str, alarm_rules.Alarm]:
         estimates = {code: self.estimate_wait_s(code, self._ahead(code, "normal")) for code in self.services}
         open_counts = {code: self.open_counters(code) for code in self.services}
-        return alarm_rules.conditions(now, self.services, self.waiting.values(), self.counters.values(), self.tickets,
+        return alarm_rules.conditions(now, self.services, self.waiting, self.counters.values(), self.tickets,
                                       open_counts, estimates, self.limits, set(self.alarms))
 
     def check_alarms(self) -> list[tuple[str, str]]:
@@ -558,6 +559,7 @@ class Engine:
         if day == last_day and now - last_at < _HOUSEKEEPING_EVERY_S:
             return None
         self._housekept = (day, now)
+        self.waiting.compact()
         counts = self.store.prune(day_minus(day, self.section.retention_days), now - self.section.request_memory_h * 3600)
         if any(counts.values()):
             log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in counts.items() if n))
@@ -591,7 +593,7 @@ class Engine:
         services: dict[str, Any] = {}
         for code, svc in self.services.items():
             ahead = self._ahead(code, "normal")
-            waiting = sum(1 for t in self.waiting.values() if t.service == code)
+            waiting = self.waiting.count(code, include_targeted=True)
             services[code] = {"name": svc.name, "name_en": svc.name_en, "waiting": waiting,
                               "est_wait_s": self.estimate_wait_s(code, ahead), "open": is_open(now, self.tz, svc.hours),
                               "open_counters": self.open_counters(code)}

@@ -3,8 +3,9 @@ retained `queue/state` and the alarms (`device/{id}/event`).
 
 Requests arrive on the bus's network thread, housekeeping on the main loop's; one lock keeps
 the engine to one caller at a time. After every change, still under the lock, the committed
-events go to the bus outbox in commit order (so displays see calls in `seq` order) and the
-new state snapshot is published retained.
+events go to the bus outbox in commit order (so displays see calls in `seq` order); a thread
+of its own then publishes the new state snapshot, retained (several changes in quick
+succession give one publication of the latest state).
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class TicketerService:
         self._lock = threading.Lock()
         self._published: dict[str, Any] | None = None
         self._was_connected = False
+        # queue/state is published by a thread of its own: the request path only flags the
+        # change, and a burst of changes becomes one publication of the latest state.
+        self._state_wanted = threading.Event()
+        self._force_state = False
+        self._closing = threading.Event()
+        self._state_thread = threading.Thread(target=self._state_loop, name="queue-state", daemon=True)
         dispatch = _dispatch(engine)
         for op in QUEUE_OPS:
             bus.serve(f"queue/req/{op}", self._responder(dispatch[op]))
@@ -69,28 +76,46 @@ class TicketerService:
 
         return respond
 
-    def _publish_changes(self, force_state: bool = False) -> None:
-        """Hands committed events to the outbox and publishes the state if it changed.
-        Called with the lock held."""
+    def _publish_changes(self) -> None:
+        """Hands committed events to the outbox, in commit order, and asks for the state to
+        be published. Called with the lock held."""
         self.engine.hand_events(self.bus.publish_event)
-        snapshot = self.engine.snapshot()
-        if force_state or snapshot != self._published:
+        self._state_wanted.set()
+
+    def _publish_state(self) -> None:
+        with self._lock:
+            snapshot = self.engine.snapshot()
+            force, self._force_state = self._force_state, False
+        if force or snapshot != self._published:
             self.bus.publish("queue/state", snapshot, qos=1, retain=True)
             self._published = snapshot
+
+    def _state_loop(self) -> None:
+        while not self._closing.is_set():
+            if self._state_wanted.wait(1.0):
+                self._state_wanted.clear()
+                try:
+                    self._publish_state()
+                except Exception:  # the next change tries again
+                    log.exception("publishing queue/state failed")
 
     def start(self, wait_s: float = 5.0) -> None:
         """Connects, sends the events a crash left unsent and publishes the recovered state."""
         self.bus.start(wait_s=wait_s)
         with self._lock:
-            self._publish_changes(force_state=True)
+            self.engine.hand_events(self.bus.publish_event)
+            self._force_state = True
             self._was_connected = self.bus.connected
+        self._publish_state()
+        self._state_thread.start()
 
     def tick(self) -> None:
         """Periodic work: alarms, the day's housekeeping, the state after a reconnect (the
         broker may have lost the retained copy) and a WAL checkpoint off the request path."""
         with self._lock:
             connected = self.bus.connected
-            reconnected = connected and not self._was_connected
+            if connected and not self._was_connected:
+                self._force_state = True
             self._was_connected = connected
             try:
                 for key, severity in self.engine.check_alarms():
@@ -98,7 +123,7 @@ class TicketerService:
                 self.engine.housekeeping()
             except (TicketerError, sqlite3.Error) as exc:
                 log.error("alarms or housekeeping failed, retried next tick: %s", exc)
-            self._publish_changes(force_state=reconnected)
+            self._publish_changes()  # estimates and opening hours change with time too
         try:
             self.engine.store.checkpoint()
         except Exception:  # a busy or failing checkpoint is retried next tick
@@ -106,6 +131,10 @@ class TicketerService:
 
     def close(self) -> None:
         """Hands what is left to the outbox, says offline, and closes the database."""
+        self._closing.set()
+        self._state_wanted.set()
+        if self._state_thread.is_alive():
+            self._state_thread.join(timeout=5)
         with self._lock:
             self.engine.hand_events(self.bus.publish_event)
             self.bus.close()
