@@ -410,3 +410,22 @@ def test_events_not_handed_before_a_crash_are_handed_again(hall: Hall) -> None:
     hall.take("A")  # a commit forgets the handed rows
     hall.crash_reopen()
     assert hall.events() == []
+
+
+def test_a_full_disk_refuses_the_operation_and_changes_nothing(hall: Hall) -> None:
+    hall.login("1")
+    db = hall.engine.store._db  # noqa: SLF001 — SQLite's own size cap stands in for a full disk
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    taken = []
+    with pytest.raises(TicketerError) as caught:
+        for _ in range(10_000):
+            taken.append(hall.take("A"))
+    assert caught.value.code == "storage_error"
+    before = hall.engine.snapshot()
+    assert before["services"]["A"]["waiting"] == len(taken)
+    db.execute("PRAGMA max_page_count = 1073741823")
+    # Nothing half-done: the next operations work and the numbering has no gap.
+    assert hall.take("A").number == f"A{len(taken) + 1:03d}"
+    hall.crash_reopen()
+    assert hall.engine.snapshot()["services"]["A"]["waiting"] == len(taken) + 1

@@ -164,9 +164,20 @@ class Store:
 
         def __exit__(self, kind: object, value: object, tb: object) -> None:
             if kind is None:
-                self.db.execute("COMMIT")
-            else:
-                self.db.execute("ROLLBACK")
+                try:
+                    self.db.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()  # a failed COMMIT (disk full, I/O error) can leave it open
+                    raise
+            self._rollback()
+
+        def _rollback(self) -> None:
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite has rolled back by itself
 
     def _tx(self) -> "Store._Tx":
         return Store._Tx(self._db)
