@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 
 from taxhall.broker import BrokerProcess
 from taxhall.bus import HallBus, RequestFailed
-from taxhall.bus.schemas import CallEvent, DeviceEvent, QueueState
+from taxhall.bus.schemas import DeviceEvent, QueueState
 from taxhall.config import DeviceConfig
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine

@@ -64,8 +64,9 @@ def conditions(
                                {"ticket": ticket.number, "ticket_id": ticket.id, "service": ticket.service, "waited_s": int(waited)})
 
     for counter in counters:
-        if counter.state == "serving" and counter.ticket_id in active_tickets:
-            ticket = active_tickets[counter.ticket_id]
+        serving = active_tickets.get(counter.ticket_id) if counter.state == "serving" and counter.ticket_id else None
+        if serving is not None:
+            ticket = serving
             service = services.get(ticket.service)
             began = ticket.started_at or ticket.called_at or now
             if service is not None and now - began >= service.max_service_s:

@@ -165,7 +165,7 @@ class TicketView:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TicketView":
-        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[attr-defined,arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +182,7 @@ class CounterView:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CounterView":
-        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[attr-defined,arg-type]
 
 
 @dataclass(frozen=True, slots=True)
