@@ -19,6 +19,7 @@ from display.hall_view import HallView
 from display.voice import Announcer, Call, VoiceSection
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import ConfigSection, DeviceConfig
+from taxhall.touchscreen import screenshot_responder
 
 log = logging.getLogger("display.hall")
 
@@ -50,6 +51,7 @@ class HallController:
         self.bus.subscribe("queue/calls", self._on_call, dedupe=True)
         self.bus.subscribe("display/notice", self._on_notice)
         self.bus.subscribe("display/posters", self._on_posters)
+        self.bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
 
     def start(self) -> "HallController":
         if self.announcer:

@@ -93,6 +93,9 @@ class HallModel:
             log.warning("missed %d call(s) before seq %d", call.seq - self.seen.last - 1, call.seq)
         self.seen.remember(call.seq)
         shown = ShownCall(call.seq, call.ticket, call.counter, call.service, call.recall, call.at)
+        # A recall moves the ticket to the top instead of listing it twice.
+        for earlier in [c for c in self.recent if c.ticket == call.ticket]:
+            self.recent.remove(earlier)
         self.recent.appendleft(shown)
         self.counters[call.counter] = call.ticket
         return shown

@@ -82,7 +82,11 @@ class HallView:
 
     def poster(self) -> tuple[str, str]:
         if not self.posters or not self.posters.posters:
-            return ("", "")
+            if self.lang == "zh":
+                return ("温馨提示", "24小时自助办税区全天开放：完税证明打印、扫码开票、自助代开发票、发票查验。"
+                                    "老年人和残障人士可选择大字模式，或请工作人员协助。")
+            return ("Welcome", "The 24-hour self-service area is always open: tax payment certificates, invoices "
+                               "by QR code, self-invoicing and invoice checks. Large-text mode and staff help are available.")
         p = self.posters.posters[self.poster_index % len(self.posters.posters)]
         if self.lang == "en" and p.title_en:
             return (p.title_en, p.body_en)

@@ -58,6 +58,8 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", help="no windows: devices run without a screen")
     parser.add_argument("--port", type=int, default=None, help="broker port (default 1883, or a free one if taken)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--out", metavar="DIR", help="run the scripted morning and leave printouts, LED frames, "
+                                                     "voice files and screenshots in DIR")
 
 
 def _run_ticketer(config: DeviceConfig, args: argparse.Namespace) -> int:

@@ -1,12 +1,22 @@
-"""`taxhall demo`: a whole hall on one machine — the embedded broker plus every device process
-that exists, each a child `taxhall <name>` on simulated hardware — and a running account of
-what is on the bus. It starts devices only through the command line, as systemd would, so it
-imports no application."""
+"""`taxhall demo`: a whole hall on one machine — the embedded broker, the queue engine, the tax
+gateway, a dispenser, two counter callers, a rating pad, the hall screen, an LED window board
+and (when built) a kiosk, each a child `taxhall <name>` on simulated hardware (printer and LED
+simulators speaking their real protocols on loopback ports).
+
+With a screen the windows open on it; `--headless` (or no $DISPLAY) runs them on a private
+Xvfb. `--out DIR` then runs a scripted morning (taxhall.demo_script) and leaves the printouts,
+LED frames, voice files and screenshots in DIR with a summary. Devices are started only through
+the command line, as systemd would, so this module imports no application.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,19 +39,64 @@ class DemoDevice:
     device: str
     argv: list[str]
     what: str
+    config: str = ""  # TOML written to <data-dir>/<device>.toml and passed with --config
+    screen: bool = False
+    on_bus: bool = True  # says online on the bus (simulators and the HTTP gateway do not)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     log_path: Path = field(default=Path("/dev/null"))
 
 
-def demo_devices(headless: bool) -> list[DemoDevice]:
-    """The device processes the demo runs. Grows as applications are built."""
-    return [DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite in <data-dir>/ticketer)")]
+@dataclass(frozen=True)
+class DemoPorts:
+    gateway: int
+    printer: int
+    printer_control: int
+    led: int
+
+
+def _built(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def demo_devices(ports: DemoPorts, out: Path) -> list[DemoDevice]:
+    """The hall's devices, wired to each other's simulated hardware."""
+    printouts, led_frames = out / "printouts", out / "led"
+    devices = [
+        DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite)"),
+        DemoDevice("gateway", ["gateway", "--listen", f"127.0.0.1:{ports.gateway}"],
+                   f"tax gateway on http://127.0.0.1:{ports.gateway} (demo data)", on_bus=False),
+        DemoDevice("printer-sim-1", ["sim", "printer", "--listen", f"127.0.0.1:{ports.printer}", "--out",
+                                     str(printouts / "dispenser-1"), "--control", f"127.0.0.1:{ports.printer_control}"],
+                   f"ESC/POS printer simulator on tcp://127.0.0.1:{ports.printer} (pages in {printouts})", on_bus=False),
+        DemoDevice("led-sim-1", ["sim", "led", "--listen", f"127.0.0.1:{ports.led}", "--width", "128", "--height", "32",
+                                 "--out", str(led_frames)],
+                   f"LED board simulator (Alpha protocol) on 127.0.0.1:{ports.led} (frames in {led_frames})", on_bus=False),
+        DemoDevice("dispenser-1", ["dispenser", "--printer", f"tcp://127.0.0.1:{ports.printer}", "--size", "540x960"],
+                   "ticket dispenser (取号机)", screen=True,
+                   config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'),
+        DemoDevice("counter-1", ["counter", "--counter", "1", "--staff", "S1001", "--size", "800x500"],
+                   "counter caller, window 1", screen=True),
+        DemoDevice("counter-2", ["counter", "--counter", "2", "--staff", "S1002", "--size", "800x500"],
+                   "counter caller, window 2", screen=True),
+        DemoDevice("rater-1", ["rater", "--counter", "1", "--size", "800x500"], "rating pad, window 1", screen=True),
+        DemoDevice("display-hall", ["display", "hall", "--size", "1280x720"], "hall screen with voice", screen=True,
+                   config=f'[display_hall]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
+                          f'[voice]\nplayer = ""\nlanguages = ["zh", "en"]\n'),
+        DemoDevice("display-led", ["display", "led"], "LED window board of counter 1",
+                   config=f'[[display_led.boards]]\nport = "socket://127.0.0.1:{ports.led}"\ncounter = "1"\n'
+                          'width = 128\nheight = 32\n'),
+    ]
+    if _built("kiosk.app"):
+        devices.append(DemoDevice("kiosk-1", ["kiosk", "--size", "1280x800"], "24-hour self-service kiosk", screen=True,
+                                  config=f'[gateway]\nurl = "http://127.0.0.1:{ports.gateway}"\n'))
+    return devices
 
 
 def _port_is_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -50,10 +105,26 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _start_xvfb() -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """A private X server for the windows of a headless demo."""
+    if not shutil.which("Xvfb"):
+        return None, None
+    for number in range(90, 140):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not Path(f"/tmp/.X11-unix/X{number}").exists():
+                time.sleep(0.05)
+            return proc, f":{number}"
+    return None, None
+
+
 def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
     hall = args.hall or DEMO_HALL
     setup_logging(hall, "demo", config.log.level)
     data_dir = Path(args.data_dir or ".demo").resolve()
+    out = Path(args.out).resolve() if args.out else data_dir / "out"
     port = args.port or (1883 if _port_is_free(1883) else free_port())
     broker = BrokerProcess(BrokerSettings(port=port, data_dir=data_dir / "broker"))
     try:
@@ -61,40 +132,49 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
     except BrokerError as exc:
         print(f"taxhall demo: {exc}", file=sys.stderr)
         return 1
-    print(f"taxhall demo: started the broker — Mosquitto on {broker.url} (data in {data_dir})", flush=True)
+    say(f"started the broker — Mosquitto on {broker.url} (data in {data_dir})")
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
-    devices = demo_devices(args.headless)
+    env = dict(os.environ)
+    xvfb = None
+    if args.headless or not os.environ.get("DISPLAY"):
+        xvfb, display = _start_xvfb()
+        if display:
+            env["DISPLAY"] = display
+            say(f"screens run on a private X server {display} (headless)")
+        else:
+            say("no X server (install xvfb); devices with screens are left out")
+
+    ports = DemoPorts(*(free_port() for _ in range(4)))
+    devices = [d for d in demo_devices(ports, out) if not d.screen or env.get("DISPLAY")]
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    watcher = HallBus(load_config(None, "demo", Overrides(broker=broker.url, hall=hall, device="demo-watch",
+                                                        data_dir=str(data_dir))))
+    statuses: dict[str, str] = {}
+    watcher.subscribe("device/+/status", lambda m: _note_status(m, statuses, quiet=bool(args.out)))
+    watcher.start()
     for dev in devices:
         dev.log_path = logs / f"{dev.device}.log"
-        _start(dev, broker.url, hall, data_dir)
-        print(f"taxhall demo: started {dev.device:12} {dev.what} (log {dev.log_path})", flush=True)
-    if not devices:
-        print("taxhall demo: no device applications are built yet; the broker runs alone.", flush=True)
+        _start(dev, broker.url, hall, data_dir, env)
+        say(f"started {dev.device:14} {dev.what}")
+    say(f"hall '{hall}' is up; logs in {logs}; Ctrl-C stops everything.")
 
-    watcher_config = load_config(
-        None, "demo", Overrides(broker=broker.url, hall=hall, device="demo-watch", data_dir=str(data_dir))
-    )
-    watcher = HallBus(watcher_config)
-    watcher.subscribe("device/+/status", _print_status)
-    watcher.start()
-    print(f"taxhall demo: hall '{hall}' is up; Ctrl-C stops everything.", flush=True)
-
-    deadline = time.monotonic() + args.duration if args.duration else None
+    code = 0
     try:
-        while not stop.wait(0.5):
-            if deadline and time.monotonic() >= deadline:
-                break
-            for dev in devices:
-                if dev.proc and dev.proc.poll() is not None:
-                    print(f"taxhall demo: {dev.device} exited with {dev.proc.returncode}; restarting (see {dev.log_path})", flush=True)
-                    dev.restarts += 1
-                    _start(dev, broker.url, hall, data_dir)
+        if args.out:
+            from taxhall.demo_script import run_morning
+
+            code = run_morning(watcher, statuses, [d.device for d in devices if d.on_bus], out, data_dir, ports, stop)
+        else:
+            deadline = time.monotonic() + args.duration if args.duration else None
+            while not stop.wait(0.5):
+                if deadline and time.monotonic() >= deadline:
+                    break
+                _restart_dead(devices, broker.url, hall, data_dir, env)
     finally:
         for dev in devices:
             if dev.proc and dev.proc.poll() is None:
@@ -102,28 +182,52 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
         for dev in devices:
             if dev.proc:
                 try:
-                    dev.proc.wait(timeout=5)
+                    dev.proc.wait(timeout=8)
                 except subprocess.TimeoutExpired:
                     dev.proc.kill()
         watcher.close()
         broker.stop()
-        print("taxhall demo: stopped.", flush=True)
-    return 0
+        if xvfb:
+            xvfb.terminate()
+        say("stopped.")
+    return code
 
 
-def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path) -> None:
+def say(text: str) -> None:
+    print(f"taxhall demo: {text}", flush=True)
+
+
+def _restart_dead(devices: list[DemoDevice], broker_url: str, hall: str, data_dir: Path, env: dict[str, str]) -> None:
+    for dev in devices:
+        if dev.proc and dev.proc.poll() is not None:
+            say(f"{dev.device} exited with {dev.proc.returncode}; restarting (see {dev.log_path})")
+            dev.restarts += 1
+            _start(dev, broker_url, hall, data_dir, env)
+
+
+def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dict[str, str]) -> None:
+    device_dir = data_dir / dev.device
+    device_dir.mkdir(parents=True, exist_ok=True)
+    extra: list[str] = []
+    if dev.config:
+        path = data_dir / f"{dev.device}.toml"
+        path.write_text(dev.config, encoding="utf-8")
+        extra = ["--config", str(path)]
     log_file = dev.log_path.open("ab")
     dev.proc = subprocess.Popen(
-        [sys.executable, "-m", "taxhall.cli", *dev.argv, "--broker", broker_url, "--hall", hall,
-         "--device", dev.device, "--data-dir", str(data_dir / dev.device)],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "taxhall.cli", *dev.argv, *extra, "--broker", broker_url, "--hall", hall,
+         "--device", dev.device, "--data-dir", str(device_dir)],
+        stdout=log_file, stderr=subprocess.STDOUT, env=env,
     )
     log_file.close()
 
 
-def _print_status(message: BusMessage) -> None:
+def _note_status(message: BusMessage, statuses: dict[str, str], quiet: bool) -> None:
     status = message.data
     device = message.suffix.split("/")[1]
-    health = ", ".join(f"{name} {c.state}" for name, c in status.components.items()) or "no components"
-    print(f"  [bus] {device}: {status.state} ({status.role} {status.version}; {health})", flush=True)
+    if statuses.get(device) == status.state:
+        return
+    statuses[device] = status.state
+    if not quiet:
+        health = ", ".join(f"{name} {c.state}" for name, c in status.components.items()) or "no components"
+        print(f"  [bus] {device}: {status.state} ({status.role} {status.version}; {health})", flush=True)

@@ -5,6 +5,7 @@ docs/screens and the headless demo use. Kivy is imported only inside these funct
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable
 
 
@@ -55,3 +56,42 @@ def save_screenshot(window: Any, path: str) -> str:
     if saved and saved != path:
         os.replace(saved, path)
     return path
+
+
+def screenshot_responder(timeout_s: float = 5.0) -> Callable[[Any], dict[str, Any]]:
+    """A bus responder for `device/{id}/cmd/screenshot` (args: {"path"}): saves the window as
+    it is now. Lets a technician, the demo and tests see a running screen remotely."""
+    import threading
+
+    def respond(message: Any) -> dict[str, Any]:
+        from taxhall.bus import RequestRejected
+
+        # Only once the app runs: importing Kivy's window from this (bus) thread would make it
+        # Kivy's main thread and break the screen.
+        app_module = sys.modules.get("kivy.app")
+        if app_module is None or app_module.App.get_running_app() is None:
+            raise RequestRejected("not_ready", "the screen is not up yet")
+        Clock = sys.modules["kivy.clock"].Clock
+        Window = sys.modules["kivy.core.window"].Window
+
+        path = str((message.data.args or {}).get("path") or "")
+        if not path.endswith(".png"):
+            raise RequestRejected("bad_request", "args.path: a .png file to write")
+        done = threading.Event()
+        result: dict[str, Any] = {}
+
+        def shoot(dt: float) -> None:
+            try:
+                result["path"] = save_screenshot(Window, path)
+            except Exception as exc:  # reported to the caller, the screen keeps running
+                result["error"] = str(exc)
+            done.set()
+
+        Clock.schedule_once(shoot)
+        if not done.wait(timeout_s):
+            raise RequestRejected("timeout", "the screen did not draw in time")
+        if "error" in result:
+            raise RequestRejected("screenshot_failed", result["error"])
+        return {"path": result["path"]}
+
+    return respond

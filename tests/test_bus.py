@@ -353,3 +353,16 @@ def test_telemetry_reports_bus_and_application_figures(broker: BrokerProcess, de
         assert figures["prints_today"] == 12 and figures["outbox_pending"] == 0 and "uptime_s" in figures
     finally:
         device.close()
+
+
+def test_a_blocking_responder_may_ask_the_bus_itself(bus_factory: Callable[..., HallBus]) -> None:
+    engine = bus_factory("ticketer")
+    engine.serve("queue/req/take_ticket", lambda m: {"ticket": {"id": "t1", "number": "A001", "service": "A"}})
+    dispenser = bus_factory("dispenser-1")
+    # A remote "issue" command whose handler takes a ticket over the bus before it answers.
+    dispenser.serve("device/dispenser-1/cmd/issue",
+                    lambda m: dispenser.request("queue/req/take_ticket", {"service": "A", "source": "dispenser-1"}),
+                    blocking=True)
+    operator = bus_factory("operator")
+    reply = operator.request("device/dispenser-1/cmd/issue", {"args": {"service": "A"}})
+    assert reply["ticket"]["number"] == "A001"

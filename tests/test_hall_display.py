@@ -94,3 +94,12 @@ def test_hall_app_under_xvfb_shows_calls_and_speaks(broker: BrokerProcess, tmp_p
     wavs = sorted((tmp_path / "data" / "audio").glob("*.wav"))
     assert [w.name.split("-")[2] for w in wavs] == ["A018", "A019"]
     assert all(audio_facts(w).rms > 300 for w in wavs)
+
+
+def test_a_recall_moves_the_ticket_up_instead_of_listing_it_twice() -> None:
+    model = HallModel()
+    view = HallView(model)
+    for seq, (ticket, counter, recall) in enumerate([("A001", "1", False), ("A002", "2", False), ("A002", "2", True),
+                                                     ("B001", "2", False)], start=1):
+        model.apply_call(CallEvent.model_validate(call(seq, ticket, counter, recall)))
+    assert view.recent_rows() == [("A002", "2号窗口"), ("A001", "1号窗口")]

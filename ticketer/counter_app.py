@@ -13,7 +13,7 @@ from pydantic import Field
 
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit
+from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.counter_desk import CounterDesk, DeskScreen
 from ticketer.queue_words import PAUSE_REASONS, words
 
@@ -62,6 +62,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     bus = HallBus(config)
     desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang)
     bus.subscribe("queue/state", desk.on_state)
+    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
     bus.start(wait_s=5)
     if args.staff:
         desk.login(args.staff)

@@ -10,16 +10,17 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Literal
+from dataclasses import asdict
+from typing import Any, Callable, Literal
 
 from pydantic import Field
 
 from drivers.printer.config import PrinterSection
 from drivers.printer.driver import ReceiptPrinter
 from drivers.printer.monitor import StatusMonitor, bus_reporter
-from taxhall.bus import HallBus
+from taxhall.bus import HallBus, RequestRejected
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit
+from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.dispensing import Dispensing, Issued, ServiceTile
 from ticketer.offline_book import OfflineBook
 
@@ -84,6 +85,10 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     desk = Dispensing(bus, config.device_id, book, printer, section.hall_name, section.hall_name_en,
                       section.follow_url, args.lang or section.lang, lease_size=section.lease_size)
     bus.subscribe("queue/state", desk.on_state)
+    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
+    shown: list[Callable[[Issued], None]] = []  # the screen, once it exists
+    bus.serve(f"device/{config.device_id}/cmd/issue", lambda m: _remote_issue(desk, m.data.args or {}, shown),
+              blocking=True)
     if monitor:
         monitor.on_change = bus_reporter(bus)
         monitor.start()
@@ -91,13 +96,25 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     stop = threading.Event()
     threading.Thread(target=_keep_up, args=(desk, bus, stop), name="lease", daemon=True).start()
     try:
-        return _run_window(desk, section, args)
+        return _run_window(desk, section, args, shown)
     finally:
         stop.set()
         if monitor:
             monitor.stop()
         bus.close()
         book.close()
+
+
+def _remote_issue(desk: Dispensing, args: dict[str, Any], shown: list[Callable[[Issued], None]]) -> dict[str, Any]:
+    """`device/{id}/cmd/issue` {service, priority?}: a ticket as if the tile were touched — for
+    staff issuing one for a taxpayer at the door, and for the scripted demo."""
+    service = str(args.get("service") or "")
+    if not service:
+        raise RequestRejected("bad_request", "args.service: the service code, e.g. A")
+    issued = desk.take(service, args.get("priority"))
+    for show in shown:
+        show(issued)
+    return {"issued": asdict(issued)}
 
 
 def _keep_up(desk: Dispensing, bus: HallBus, stop: threading.Event) -> None:
@@ -111,7 +128,8 @@ def _keep_up(desk: Dispensing, bus: HallBus, stop: threading.Event) -> None:
                 log.exception("lease upkeep failed")
 
 
-def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Namespace) -> int:
+def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Namespace,
+                shown: list[Callable[[Issued], None]]) -> int:
     prepare_kivy(args.size or section.size, section.fullscreen)
     from kivy.app import App
     from kivy.clock import Clock
@@ -185,6 +203,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             desk.on_change = lambda: Clock.schedule_once(lambda dt: self.screen.refresh())
             self.screen.bind(size=lambda *a: self.screen.refresh())
             Clock.schedule_once(lambda dt: self.screen.refresh())
+            shown.append(lambda issued: Clock.schedule_once(lambda dt: self.screen.show_result(issued)))
             if args.touch:
                 Clock.schedule_once(lambda dt: self.screen.press(args.touch), 1.5)
             schedule_exit(self, args.screenshot, args.exit_after)

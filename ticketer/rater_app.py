@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,7 @@ from pydantic import Field
 
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit
+from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.rating_pad import PadScreen, RatingPad
 
 # Green for satisfied through red for dissatisfied, as on the pads halls already use.
@@ -59,6 +60,10 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     bus = HallBus(config)
     pad = RatingPad(bus, counter, args.lang or section.lang, ask_s=section.ask_s)
     bus.subscribe("queue/state", pad.on_state)
+    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
+    # A press from afar (the scripted demo, a remote check): the same as touching a level.
+    bus.serve(f"device/{config.device_id}/cmd/press",
+              lambda m: {"screen": asdict(pad.rate(int((m.data.args or {}).get("level", 0))))}, blocking=True)
     bus.start(wait_s=5)
     try:
         return _run_window(pad, args.size or section.size, section.fullscreen, args.screenshot, args.exit_after)

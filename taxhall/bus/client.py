@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -174,6 +175,7 @@ class HallBus:
         self._seen_lock = threading.Lock()
         self.started_at = time.monotonic()
 
+        self._blocking_worker: ThreadPoolExecutor | None = None
         self._add_route(self.reply_topic, self._on_reply, qos=1)
 
     # ------------------------------------------------------------------ lifecycle
@@ -222,6 +224,8 @@ class HallBus:
         self._client.disconnect()
         self._net_thread.join(timeout=3)
         self._sender.join(timeout=3)
+        if self._blocking_worker is not None:
+            self._blocking_worker.shutdown(wait=False, cancel_futures=True)
         self._outbox.close()
 
     def __enter__(self) -> "HallBus":
@@ -473,10 +477,14 @@ class HallBus:
 
     # ------------------------------------------------------------------ request/response
 
-    def serve(self, suffix_filter: str, responder: Responder) -> None:
+    def serve(self, suffix_filter: str, responder: Responder, *, blocking: bool = False) -> None:
         """Answers requests on `suffix_filter`: `responder` returns the reply fields (ok is
         added), or raises RequestRejected(code, message). Malformed requests are answered with
-        bad_json / bad_request without reaching the responder."""
+        bad_json / bad_request without reaching the responder.
+
+        A responder that waits — on a request of its own, a printer, a screen — says
+        `blocking=True` and runs on a worker thread, in arrival order, so the network thread
+        keeps receiving (its answer may be the very message it waits for)."""
 
         def on_raw(msg: mqtt.MQTTMessage) -> None:
             props = getattr(msg, "properties", None)
@@ -502,7 +510,17 @@ class HallBus:
                 body = _error(request_id, "internal_error", f"{type(exc).__name__}: {exc}")
             self._answer(response_topic, correlation, body)
 
-        self._add_route(self.topic(suffix_filter), on_raw, qos=1)
+        if blocking:
+            worker = self._worker()
+            self._add_route(self.topic(suffix_filter), lambda msg: worker.submit(on_raw, msg), qos=1)
+        else:
+            self._add_route(self.topic(suffix_filter), on_raw, qos=1)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        # One thread: blocking requests are answered one after another, as a device does.
+        if self._blocking_worker is None:
+            self._blocking_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serve-{self.device}")
+        return self._blocking_worker
 
     def _answer(self, response_topic: str | None, correlation: bytes | None, body: dict[str, Any]) -> None:
         if not response_topic:
