@@ -429,3 +429,14 @@ def test_a_full_disk_refuses_the_operation_and_changes_nothing(hall: Hall) -> No
     assert hall.take("A").number == f"A{len(taken) + 1:03d}"
     hall.crash_reopen()
     assert hall.engine.snapshot()["services"]["A"]["waiting"] == len(taken) + 1
+
+
+def test_tickets_of_a_counter_removed_from_the_config_go_back_to_the_queue(hall: Hall) -> None:
+    a1 = hall.take("A")
+    hall.login("8")
+    hall.call("8")
+    fewer = section(counters=[{"id": str(n), "services": ["A", "B", "C", "V"]} for n in range(1, 8)])
+    hall.reopen(fewer)
+    assert a1.id in hall.engine.waiting and "8" not in hall.engine.counters
+    hall.login("1")
+    assert hall.call("1").id == a1.id

@@ -124,8 +124,23 @@ class Engine:
         self.durations: dict[str, collections.deque[float]] = {
             code: collections.deque(self.store.recent_durations(code, window), maxlen=window) for code in self.services
         }
+        self._requeue_orphans()
         log.info("queue recovered: %d waiting, %d at counters, call seq %d, %d events to send",
                  len(self.waiting), len(self.tickets) - len(self.waiting), self.seq, len(self.pending))
+
+    def _requeue_orphans(self) -> None:
+        """Tickets held by a counter that the config no longer has go back to the queue,
+        with their place: otherwise nobody could ever finish them."""
+        orphans = [t for t in self.tickets.values()
+                   if t.state in ("called", "serving") and (t.counter not in self.counters
+                                                            or self.counters[t.counter].ticket_id != t.id)]
+        if not orphans:
+            return
+        now = self.clock()
+        requeued = [t._replace(state="waiting", counter=None, staff=None, called_at=None, started_at=None, recalls=0,
+                               waiting_since=now) for t in orphans]
+        self._commit(Change(tickets=requeued))
+        log.warning("requeued %s: their counters are no longer configured", ", ".join(t.number for t in orphans))
 
     # ------------------------------------------------------------------ time
 

@@ -79,7 +79,10 @@ class TicketerService:
     def _publish_changes(self) -> None:
         """Hands committed events to the outbox, in commit order, and asks for the state to
         be published. Called with the lock held."""
-        self.engine.hand_events(self.bus.publish_event)
+        try:
+            self.engine.hand_events(self.bus.publish_event)
+        except Exception:  # the change is committed; its events stay queued for the next try
+            log.exception("handing events to the bus outbox failed; retried with the next change")
         self._state_wanted.set()
 
     def _publish_state(self) -> None:
