@@ -73,6 +73,10 @@ def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
 
 
 class Engine:
+    """The hall's queue: services and counters from the config, live state from the store.
+    Operations return an OpResult or raise TicketerError; `clock` is the time source (tests
+    move it), `event_topic` where alarms go (`device/<id>/event`)."""
+
     def __init__(
         self,
         section: TicketerSection,

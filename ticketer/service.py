@@ -47,6 +47,8 @@ def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
 
 
 class TicketerService:
+    """Serves every `queue/req/{op}` from the engine and publishes what it commits."""
+
     def __init__(self, engine: Engine, bus: HallBus) -> None:
         self.engine = engine
         self.bus = bus
