@@ -1,0 +1,163 @@
+"""The kiosk on the hall bus: remote commands, the queue, guides, and its health.
+
+- `device/{id}/cmd/out_of_service` `{"args": {"message": "..."}}` closes the kiosk with that
+  message on screen (the visit in progress ends and is wiped); `device/{id}/cmd/in_service`
+  opens it again. Both answer `{"ok": true, "state": ...}`. The closed state is kept in
+  `<data_dir>/kiosk-service.json`, so a kiosk an operator closed stays closed after a reboot.
+- `queue/state` (retained) gives the waiting counts of the queue tile; tickets are taken with
+  `queue/req/take_ticket` (source = this device, priority `elderly` in elder mode).
+- `kiosk/guides` (retained, this module's topic): a `GuideManifest` replacing the guides.
+- `device/{id}/status` carries every component's health (printer, gateway, idreader,
+  scanner); `device/{id}/event` one event each time a component fails or recovers, and the
+  printer's own events (paper low, paper out, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from drivers.printer.monitor import Poll
+from drivers.printer.status import changes
+from kiosk.core import QueueService
+from kiosk.guides import TOPIC as GUIDES_TOPIC
+from kiosk.guides import GuideBook
+from kiosk.health import PRINTER, HealthBoard
+from taxhall.bus import BusMessage, HallBus
+from taxhall.bus.errors import RequestRejected
+from taxhall.bus.schemas import DeviceEvent, QueueState, now_iso
+
+log = logging.getLogger("kiosk.remote")
+
+
+class BusQueue:
+    """QueueLink over the bus: the retained state for counts, requests for tickets."""
+
+    def __init__(self, bus: HallBus, timeout_s: float = 5.0) -> None:
+        self.bus = bus
+        self.timeout_s = timeout_s
+        self._state: QueueState | None = None
+        self.on_change: Callable[[], None] = lambda: None
+
+    def attach(self) -> None:
+        self.bus.subscribe("queue/state", self._on_state)
+
+    def _on_state(self, message: BusMessage) -> None:
+        self._state = message.data
+        self.on_change()
+
+    def services(self) -> tuple[QueueService, ...] | None:
+        state = self._state
+        if state is None:
+            return None
+        return tuple(
+            QueueService(code, s.name, str(getattr(s, "name_en", "") or s.name), s.waiting, s.est_wait_s, s.open)
+            for code, s in sorted(state.services.items())
+        )
+
+    def take_ticket(self, service: str, priority: str, request_id: str) -> dict[str, Any]:
+        reply = self.bus.request("queue/req/take_ticket", {"request_id": request_id, "service": service,
+                                                            "source": self.bus.device, "priority": priority},
+                                 timeout_s=self.timeout_s)
+        return dict(reply["ticket"])
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    closed: bool = False
+    message: str = ""
+
+
+def load_service_state(path: Path) -> ServiceState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ServiceState(bool(data.get("closed")), str(data.get("message", "")))
+    except (OSError, ValueError, AttributeError):
+        return ServiceState()
+
+
+def save_service_state(path: Path, state: ServiceState) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"closed": state.closed, "message": state.message}, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class KioskRemote:
+    """Wires one kiosk to the bus. `submit` runs a kiosk action on the kiosk's worker."""
+
+    def __init__(self, bus: HallBus, board: HealthBoard, guides: GuideBook, submit: Callable[..., None],
+                 close: Callable[[str], None], reopen: Callable[[], None], is_closed: Callable[[], bool],
+                 state_path: Path) -> None:
+        self.bus = bus
+        self.board = board
+        self.guides = guides
+        self.submit = submit
+        self._close = close
+        self._reopen = reopen
+        self.is_closed = is_closed
+        self.state_path = state_path
+        self._lock = threading.Lock()
+        self._states: dict[str, str] = {}
+        self.on_guides: Callable[[], None] = lambda: None
+
+    def attach(self) -> None:
+        device = self.bus.device
+        self.bus.serve(f"device/{device}/cmd/out_of_service", self._out_of_service)
+        self.bus.serve(f"device/{device}/cmd/in_service", self._in_service)
+        self.bus.subscribe(GUIDES_TOPIC, self._on_guides)
+
+    def _out_of_service(self, message: BusMessage) -> dict[str, Any]:
+        args = getattr(message.data, "args", {}) or {}
+        text = args.get("message", "")
+        if not isinstance(text, str) or len(text) > 200:
+            raise RequestRejected("bad_request", "args.message: a text of at most 200 characters")
+        save_service_state(self.state_path, ServiceState(True, text))
+        self.submit(self._close, text)
+        log.info("out_of_service command received")
+        return {"state": "out_of_service"}
+
+    def _in_service(self, message: BusMessage) -> dict[str, Any]:
+        save_service_state(self.state_path, ServiceState(False, ""))
+        self.submit(self._reopen)
+        log.info("in_service command received")
+        return {"state": "online"}
+
+    def _on_guides(self, message: BusMessage) -> None:
+        if self.guides.offer_json(message.data):
+            self.on_guides()
+
+    # -- health on the bus ----------------------------------------------------------------------
+
+    def printer_changed(self, new: Poll, old: Poll | None) -> None:
+        """StatusMonitor.on_change: the printer's own events, then the status."""
+        before = old.conditions if old else frozenset()
+        for change in changes(before, new.conditions):
+            self._event(change.kind, change.severity, change.message, PRINTER, new.health.detail)
+        self.report()
+
+    def report(self) -> None:
+        """Events for components that failed or recovered, and the device status."""
+        snapshot = self.board.snapshot()
+        with self._lock:
+            for name, health in snapshot.items():
+                before = self._states.get(name)
+                self._states[name] = health.state
+                if name == PRINTER or before == health.state:
+                    continue
+                if health.state == "fault":
+                    self._event(f"{name}_fault", "alarm", f"{name}: {health.detail}", name, health.detail)
+                elif before == "fault":
+                    self._event(f"{name}_fault", "cleared", f"{name}: working again", name, health.detail)
+        self.bus.set_status(self.board.device_state(self.is_closed()))
+
+    def _event(self, kind: str, severity: str, message: str, component: str, detail: str) -> None:
+        event = DeviceEvent(id=uuid.uuid4().hex, at=now_iso(), kind=kind, severity=severity,  # type: ignore[arg-type]
+                            message=message, data={"component": component, "detail": detail})
+        self.bus.publish_event(f"device/{self.bus.device}/event", event)
