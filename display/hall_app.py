@@ -70,7 +70,7 @@ class HallController:
         self.changed.set()
 
     def _on_state(self, message: BusMessage) -> None:
-        self._update(lambda: self.model.apply_state(message.data))
+        self._update(lambda: self.model.apply_state(message.data, message.retained))
 
     def _on_call(self, message: BusMessage) -> None:
         with self.lock:

@@ -74,13 +74,16 @@ class HallModel:
     gaps: int = 0
     state_seq: int = 0
 
-    def apply_state(self, state: QueueState) -> None:
+    def apply_state(self, state: QueueState, retained: bool = False) -> None:
+        """`retained`: the snapshot the broker kept, received on (re)subscribing — the only
+        state that may move the seen-calls mark; a live state can overtake its own call event
+        (they travel separately) and must not hide that call."""
         self.services = {
             code: ServiceLine(code, s.name, s.waiting, s.est_wait_s, s.open) for code, s in sorted(state.services.items())
         }
         self.counters = {cid: c.ticket for cid, c in state.counters.items()}
         self.state_seq = state.seq
-        if not self.recent and self.seen.last == 0 and state.seq:
+        if retained and not self.recent and self.seen.last == 0 and state.seq:
             # A display new to this hall starts from the present, not from yesterday's calls.
             self.seen.remember(state.seq)
 

@@ -134,7 +134,7 @@ class LedDisplay:
 
     def _on_state(self, message: BusMessage) -> None:
         with self._lock:
-            self.model.apply_state(message.data)
+            self.model.apply_state(message.data, message.retained)
             for board in self.boards:
                 if not board.section.counter:
                     self._post(board, main_board_lines(self.model, self.section.lang))

@@ -36,9 +36,16 @@ def frames_of(state: BoardState) -> list[tuple[str, ...]]:
     return [tuple(p.with_suffix(".txt").read_text().split()) for p in state.shown]
 
 
+def test_a_live_state_overtaking_its_call_does_not_hide_the_call() -> None:
+    model = HallModel()
+    model.apply_state(QueueState.model_validate(STATE), retained=True)
+    model.apply_state(QueueState.model_validate({**STATE, "seq": 1}))  # arrived before call 1
+    assert model.apply_call(CallEvent.model_validate(call(1, "A001", "1"))) is not None
+
+
 def test_model_drops_repeats_and_counts_gaps() -> None:
     model = HallModel()
-    model.apply_state(QueueState.model_validate({**STATE, "seq": 10}))
+    model.apply_state(QueueState.model_validate({**STATE, "seq": 10}), retained=True)
     assert model.apply_call(CallEvent.model_validate(call(10, "A001", "1"))) is None  # already past
     assert model.apply_call(CallEvent.model_validate(call(11, "A002", "1"))) is not None
     assert model.apply_call(CallEvent.model_validate(call(11, "A002", "1"))) is None
