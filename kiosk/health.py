@@ -103,6 +103,10 @@ def _printer_reason(health: ComponentHealth | None) -> Bi:
     return word("reason_printer_fault")
 
 
+def _device_reason(health: ComponentHealth | None, absent_key: str, fault_key: str) -> Bi:
+    return word(absent_key if health is None or health.state == "absent" else fault_key)
+
+
 def tiles(health: Mapping[str, ComponentHealth], queue_mode: str, queue_known: bool) -> tuple[Tile, ...]:
     """The home tiles for a health snapshot, in screen order."""
     printer, gateway = health.get(PRINTER), health.get(GATEWAY)
@@ -117,11 +121,11 @@ def tiles(health: Mapping[str, ComponentHealth], queue_mode: str, queue_known: b
         if flow in (Flow.CERTIFICATE, Flow.REQUEST, Flow.SELF_INVOICE):
             reasons.append(printer_reason)
         if flow in (Flow.REQUEST, Flow.CHECK) and not usable(scanner):
-            reasons.append(word("reason_no_scanner"))
+            reasons.append(_device_reason(scanner, "reason_scanner_absent", "reason_no_scanner"))
         if flow == Flow.SELF_INVOICE and not usable(reader):
-            reasons.append(word("reason_no_reader"))
+            reasons.append(_device_reason(reader, "reason_reader_absent", "reason_no_reader"))
         if flow == Flow.CERTIFICATE and not usable(reader) and not usable(scanner):
-            reasons.append(word("reason_no_reader"))
+            reasons.append(_device_reason(reader, "reason_reader_absent", "reason_no_reader"))
         if flow == Flow.QUEUE:
             if queue_mode == "off":
                 continue

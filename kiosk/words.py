@@ -54,6 +54,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "reason_gateway_down": ("税务系统暂时无法连接", "Tax service unreachable for now"),
     "reason_no_scanner": ("扫码器故障，暂停使用", "Scanner not working: not available"),
     "reason_no_reader": ("身份证阅读器故障，暂停使用", "ID card reader not working: not available"),
+    "reason_reader_absent": ("未连接身份证阅读器", "No ID card reader"),
+    "reason_scanner_absent": ("未连接扫码器", "No scanner"),
     "reason_queue_down": ("排队系统暂时无法连接", "Queue system unreachable for now"),
     "note_queue_view": ("仅显示等候人数", "Waiting counts only"),
     # common buttons

@@ -137,7 +137,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                target_sections="ticketer.counter_app:SECTIONS"),
     Subcommand("rater", "the rating pad at a counter (rater --counter N)", target="ticketer.rater_app:run",
                target_sections="ticketer.rater_app:SECTIONS"),
-    Subcommand("kiosk", "the 24-hour self-service kiosk"),
+    Subcommand("kiosk", "the 24-hour self-service kiosk", target="kiosk.app:run", target_sections="kiosk.config:SECTIONS"),
     Subcommand("gateway", "the local tax gateway the kiosk calls", target="kiosk.gateway.command:run", target_sections="kiosk.gateway.config:SECTIONS"),
     Subcommand("display", "hall screen or LED boards, with voice (display hall|led ...)",
                target={"hall": "display.hall_app:run", "led": "display.led_service:run"},
