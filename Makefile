@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SYSTEM_STAMP := $(VENV)/.system-packages
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo demo-morning bench clean
 
 setup: $(INSTALL_STAMP)
 
@@ -26,8 +26,12 @@ test: setup
 demo: setup
 	$(BIN)/taxhall demo $(DEMO_ARGS)
 
+# The scripted morning without a screen: printouts, LED frames, voice and screenshots in .demo/out
+demo-morning: setup
+	$(BIN)/taxhall demo --headless --out .demo/out
+
 bench: setup
-	$(BIN)/python bench/bus_latency.py
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info
