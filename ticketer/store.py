@@ -13,9 +13,9 @@ Why these settings:
 - Each operation writes its whole effect — tickets, counters, the call, the events to publish,
   and the answer under its request id — in one transaction, so a repeated request id finds
   either nothing (the operation never happened) or the answer of the one time it did.
-- Events (calls, alarms) are committed here with the change they describe and deleted in a
-  later transaction once handed to the bus's own outbox; after a crash the ones still here
-  are handed again (receivers drop repeats by id).
+- Events (calls, alarms) are committed here with the change they describe and deleted, in
+  batches, with later transactions once handed to the bus's own outbox; after a crash the
+  ones still here are handed again (receivers drop repeats by id).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from typing import Any
 from ticketer.model import ACTIVE_STATES, Call, Counter, PendingEvent, Serve, Ticket
 
 SCHEMA_VERSION = "1"
+# Handed events are deleted in batches, piggybacked on an operation's transaction: at most
+# this many are handed to the bus again after a crash (receivers drop repeats by id).
+FORGET_BATCH = 16
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -206,8 +209,10 @@ class Store:
                            (key, kind, event_id, raised_at, json.dumps(data, ensure_ascii=False)))
             for key in change.alarms_cleared:
                 db.execute("DELETE FROM alarms WHERE key = ?", (key,))
-            if handed_upto > self._deleted_upto:
+            forgotten = self._deleted_upto
+            if handed_upto - forgotten >= FORGET_BATCH:
                 db.execute("DELETE FROM events WHERE row <= ?", (handed_upto,))
+                forgotten = handed_upto
             row = self._next_event_row
             for topic, payload in change.events:
                 db.execute("INSERT INTO events (row, topic, payload) VALUES (?, ?, ?)",
@@ -216,7 +221,7 @@ class Store:
                 row += 1
             if change.request is not None:
                 db.execute("INSERT INTO requests VALUES (?, ?, ?, ?)", change.request)
-        self._deleted_upto = max(self._deleted_upto, handed_upto)
+        self._deleted_upto = forgotten
         self._next_event_row = row
         if change.request is not None:
             self._request_ids.add(change.request[0])
