@@ -330,7 +330,7 @@ class Kiosk:
     def _gateway_notice(self, exc: GatewayError) -> Notice:
         said = Bi(exc.message_zh, exc.message)
         if exc.code == "no_records":
-            return Notice(word("err_no_records"), said, word("err_no_records_next"))
+            return Notice(word("err_no_records"), said)  # the gateway's words already say what to try
         if exc.code == "taxpayer_not_found":
             return Notice(word("err_not_registered"), said, word("err_next_counter"))
         if exc.code == "already_invoiced":

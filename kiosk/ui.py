@@ -38,6 +38,8 @@ TITLES: dict[Screen, str] = {
     Screen.CHECK_SCAN: "check_title", Screen.CHECK_RESULT: "check_title", Screen.GUIDES: "guides_title",
     Screen.GUIDE: "guides_title", Screen.QUEUE: "queue_title", Screen.QUEUE_DONE: "queue_done_title",
 }
+CENTRED = {Screen.CLOSED, Screen.IDENTIFY, Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN, Screen.SELF_PAY,
+           Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE}
 NO_NAV = {Screen.HOME, Screen.CLOSED, Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE,
           Screen.SELF_PAY}
 
@@ -55,6 +57,7 @@ PALETTE = {  # standard, and elder mode: stronger contrast
     "bad": ((1.0, 0.55, 0.45, 1), (1.0, 0.4, 0.3, 1)),
 }
 
+MISMATCH_FIELDS = {"kind": "field_kind", "amount": "field_amount", "date": "field_date", "check_code": "field_check_code"}
 KEY_ROWS_LETTERS = ("1234567890", "QWERTYUIOP", "ASDFGHJKL", "ZXCVBNM")
 AMOUNT_KEYS = ("7", "8", "9", "4", "5", "6", "1", "2", "3", ".", "0", "del")
 
@@ -209,6 +212,8 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
                 screen = self.sm.get_screen(view.screen.value)
                 self.fill(screen, view)
                 self.sm.current = view.screen.value
+                if self.sm.transition.is_active:
+                    self.sm.transition.stop()  # finish the switch now: never two screens on top of each other
             overlay_key = (view.notice, view.busy, view.countdown, view.lang, view.elder)
             if self._shown.get("overlay") != overlay_key:
                 self._shown["overlay"] = overlay_key
@@ -226,6 +231,11 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
             ids.nav.disabled = view.screen in NO_NAV
             ids.nav.height = 0 if view.screen in NO_NAV else self.u * 3.4
             FILLERS[view.screen](self, ids, view)
+            if all(child.size_hint_y is None for child in ids.body.children):
+                # only fixed-height content: keep it at the top, or in the middle for one message
+                if view.screen in CENTRED:
+                    ids.body.add_widget(Widget(), index=len(ids.body.children))
+                ids.body.add_widget(Widget())
 
         def fill_overlay(self, view: View) -> None:
             layer = self.root_widget.ids.overlay
@@ -419,7 +429,8 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
 def _tile_text(app: Any, tile: Tile, lang: str) -> str:
     title = text(f"tile_{tile.flow.value}", lang)
     sub = text(f"tile_{tile.flow.value}_sub", lang)
-    big, small = int(app.u * 1.7), int(app.u * 1.0)
+    # English words are longer than Chinese ones: a smaller size keeps them inside the tile
+    big, small = (int(app.u * 1.6), int(app.u * 0.95)) if lang == "zh" else (int(app.u * 1.15), int(app.u * 0.8))
     lines = f"[size={big}]{title}[/size]\n[size={small}]{sub}[/size]"
     if tile.reason is not None:
         color = "ffb08a" if not tile.enabled else "ffe08a"
@@ -490,14 +501,18 @@ def fill_cert_records(app: Any, ids: Any, view: View) -> None:
     lang, records = view.lang, view.session.records
     total = sum(r.amount_fen for r in records)
     ids.body.add_widget(app.label(text("records_title", lang, count=len(records), total=yuan(total)), 1.2, bold=True))
-    weights = [0.34, 0.3, 0.16, 0.2]
-    ids.body.add_widget(app.row([text(k, lang) for k in ("col_tax", "col_period", "col_paid", "col_amount")], weights,
-                                bold=True, color=app.accent))
+    # portrait screens are narrow: the payment date goes, the period and amount stay
+    columns = ("col_tax", "col_period", "col_amount") if app.portrait else ("col_tax", "col_period", "col_paid", "col_amount")
+    weights = [0.38, 0.37, 0.25] if app.portrait else [0.34, 0.3, 0.16, 0.2]
+    ids.body.add_widget(app.row([text(k, lang) for k in columns], weights, bold=True, color=app.accent))
     rows = app.rows()
     for record in records:
-        period = f"{record.period_start:%Y-%m-%d}~{record.period_end:%m-%d}"
-        rows.add_widget(app.row([record.tax_type.en if lang == "en" else record.tax_type.zh, period,
-                                 f"{record.paid_on:%Y-%m-%d}", fen_to_yuan(record.amount_fen, grouping=True)], weights))
+        cells = [record.tax_type.en if lang == "en" else record.tax_type.zh,
+                 f"{record.period_start:%Y-%m-%d}~{record.period_end:%m-%d}", f"{record.paid_on:%Y-%m-%d}",
+                 fen_to_yuan(record.amount_fen, grouping=True)]
+        if app.portrait:
+            del cells[2]
+        rows.add_widget(app.row(cells, weights))
     ids.body.add_widget(app.scroller(rows))
     ids.body.add_widget(app.label(text("records_hint", lang), 1.0, color=app.accent))
     ids.actions.add_widget(app.button(text("print_certificate", lang), "flows.certificate.print_certificate",
@@ -561,22 +576,21 @@ def fill_buyer(app: Any, ids: Any, view: View) -> None:
     ids.actions.add_widget(app.button(text("buyer_keypad", lang), "flows.buyer.open_keypad", tap_id="keypad"))
 
 
-def _keyboard(app: Any, action: str, letters: bool = True) -> Any:
+def _keyboard(app: Any, action: str) -> Any:
+    """Digits, letters, space, delete, clear: rows share whatever height the screen leaves."""
     from kivy.uix.boxlayout import BoxLayout
 
-    board = BoxLayout(orientation="vertical", spacing=app.u * 0.3, size_hint_y=None)
-    rows = KEY_ROWS_LETTERS if letters else KEY_ROWS_LETTERS[:1]
-    for keys in rows:
-        line = BoxLayout(spacing=app.u * 0.3, size_hint_y=None, height=app.u * 2.8)
+    board = BoxLayout(orientation="vertical", spacing=app.u * 0.3)
+    for keys in KEY_ROWS_LETTERS:
+        line = BoxLayout(spacing=app.u * 0.3)
         for key in keys:
             line.add_widget(app.button(key, action, key, tap_id=f"key_{key}", height=None, scale=1.1))
         board.add_widget(line)
-    tail = BoxLayout(spacing=app.u * 0.3, size_hint_y=None, height=app.u * 2.8)
+    tail = BoxLayout(spacing=app.u * 0.3)
     tail.add_widget(app.button("␣", action, "space", tap_id="key_space", height=None))
     tail.add_widget(app.button(text("delete", "zh") + " / Del", action, "del", tap_id="key_del", height=None, scale=0.9))
     tail.add_widget(app.button(text("clear", "zh") + " / Clear", action, "clear", tap_id="key_clear", height=None, scale=0.9))
     board.add_widget(tail)
-    board.height = (len(rows) + 1) * app.u * 3.1
     return board
 
 
@@ -624,20 +638,22 @@ def fill_self_item(app: Any, ids: Any, view: View) -> None:
     from kivy.uix.boxlayout import BoxLayout
 
     lang, session = view.lang, view.session
-    for made in _header_lines(app, view, "buyer"):
-        ids.body.add_widget(made)
+    if session.buyer is not None:
+        ids.body.add_widget(app.label(f"{text('buyer', lang)}: {session.buyer.name}", 1.1, color=app.accent))
     split = BoxLayout(orientation="vertical" if app.portrait else "horizontal", spacing=app.u)
     left = BoxLayout(orientation="vertical", spacing=app.u * 0.5)
     for category in ("goods", "services", "labour"):
         left.add_widget(app.button(text(f"cat_{category}", lang), "flows.self_invoice.choose_category", category,
-                                   tap_id=f"cat_{category}", selected=session.category is not None and session.category.value == category))
+                                   tap_id=f"cat_{category}", height=None,
+                                   selected=session.category is not None and session.category.value == category))
     left.add_widget(app.label(text("amount_label", lang), 1.1))
     left.add_widget(app.label(f"¥ {session.amount_text or '0'}", 2.4, bold=True, color=app.accent))
     split.add_widget(left)
     pad = app.grid(3)
     for key in AMOUNT_KEYS:
-        pad.add_widget(app.button(key if key != "del" else "⌫", "flows.self_invoice.press", key, tap_id=f"key_{key}",
-                                  height=None, scale=1.6))
+        shown = text("delete", lang) if key == "del" else key
+        pad.add_widget(app.button(shown, "flows.self_invoice.press", key, tap_id=f"key_{key}", height=None,
+                                  scale=1.0 if key == "del" else 1.6))
     split.add_widget(pad)
     ids.body.add_widget(split)
     ids.actions.add_widget(app.button(text("compute", lang), "flows.self_invoice.compute", tap_id="compute", scale=1.3))
@@ -691,7 +707,9 @@ def fill_check_result(app: Any, ids: Any, view: View) -> None:
     if result.genuine:
         verdict, color = text("check_genuine", lang), app.good
     elif result.status == "mismatch":
-        verdict, color = text("check_mismatch", lang, fields=", ".join(result.mismatched)), app.bad
+        names = "、".join if lang == "zh" else ", ".join
+        fields_named = names(text(MISMATCH_FIELDS.get(name, "field_kind"), lang) for name in result.mismatched)
+        verdict, color = text("check_mismatch", lang, fields=fields_named), app.bad
     else:
         verdict, color = text("check_not_found", lang), app.bad
     ids.body.add_widget(app.label(verdict, 1.6, bold=True, color=color))

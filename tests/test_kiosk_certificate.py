@@ -82,7 +82,7 @@ def test_no_records_is_a_clear_message_not_an_empty_page(rig: Rig) -> None:
     rig.kiosk.flows.certificate.search()
     view = rig.view
     assert view.screen == Screen.CERT_PERIOD and view.notice is not None
-    assert view.notice.title.zh == "没有查到缴税记录" and "更长的期间" in view.notice.next_step.zh
+    assert view.notice.title.zh == "没有查到缴税记录" and "更长的期间" in view.notice.body.zh
     assert "No payments found" == view.notice.title.en
     rig.kiosk.dismiss_notice()
     assert rig.view.notice is None and rig.screen == Screen.CERT_PERIOD
