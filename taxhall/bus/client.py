@@ -62,6 +62,7 @@ class BusMessage:
     retained: bool
     response_topic: str | None = None
     correlation: bytes | None = None
+    hall: str = ""  # the hall the topic belongs to (fleet subscriptions span halls)
 
 
 Handler = Callable[[BusMessage], None]
@@ -421,7 +422,7 @@ class HallBus:
 
     def _decode(self, msg: mqtt.MQTTMessage) -> BusMessage:
         """Parses and validates; raises ValueError with a readable reason."""
-        suffix = msg.topic[len(self.root) + 1 :] if msg.topic.startswith(self.root + "/") else msg.topic
+        hall, suffix = split_topic(msg.topic)
         try:
             raw = json.loads(msg.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -445,11 +446,15 @@ class HallBus:
             retained=bool(msg.retain),
             response_topic=getattr(props, "ResponseTopic", None),
             correlation=getattr(props, "CorrelationData", None),
+            hall=hall,
         )
 
-    def subscribe(self, suffix_filter: str, handler: Handler, *, qos: int = 1, dedupe: bool = False) -> None:
+    def subscribe(self, suffix_filter: str, handler: Handler, *, qos: int = 1, dedupe: bool = False,
+                  all_halls: bool = False) -> None:
         """Calls `handler` with each valid message on topics matching `suffix_filter` (below the
-        hall root). With `dedupe`, events whose `id` was seen before are dropped."""
+        hall root). With `dedupe`, events whose `id` was seen before are dropped; with
+        `all_halls`, the same topics of every hall on this broker (a fleet monitor, a central
+        broker) — `BusMessage.hall` says whose."""
 
         def on_raw(msg: mqtt.MQTTMessage) -> None:
             try:
@@ -461,7 +466,7 @@ class HallBus:
                 return
             handler(message)
 
-        self._add_route(self.topic(suffix_filter), on_raw, qos)
+        self._add_route(f"{ROOT}/+/{suffix_filter}" if all_halls else self.topic(suffix_filter), on_raw, qos)
 
     def _first_time(self, data: Any) -> bool:
         event_id = getattr(data, "id", None) if not isinstance(data, dict) else data.get("id")
@@ -599,6 +604,14 @@ class HallBus:
                     self.publish(f"device/{self.device}/telemetry", Telemetry(at=now_iso(), figures=self.figures()))
                 except Exception:  # a figure that failed to compute must not end telemetry
                     log.exception("telemetry failed")
+
+
+def split_topic(topic: str) -> tuple[str, str]:
+    """`taxhall/v1/{hall}/{suffix}` → (hall, suffix); other topics → ("", topic)."""
+    if topic.startswith(ROOT + "/"):
+        hall, _, suffix = topic[len(ROOT) + 1 :].partition("/")
+        return hall, suffix
+    return "", topic
 
 
 def _error(request_id: str | None, code: str, message: str) -> dict[str, Any]:
