@@ -36,6 +36,8 @@ class Speaker:
         self.binary = binary
         self._tmp = None if out_dir else tempfile.TemporaryDirectory(prefix="kiosk-voice-")
         self.out_dir = out_dir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._busy = False
         self._wake = threading.Condition()
         self._next: Prompt | None = None
         self._playing: subprocess.Popen[bytes] | None = None
@@ -70,7 +72,7 @@ class Speaker:
         deadline = threading.Event()
         for _ in range(int(timeout_s / 0.05)):
             with self._wake:
-                if self._next is None and self._playing is None:
+                if self._next is None and not self._busy:
                     return True
             deadline.wait(0.05)
         return False
@@ -83,6 +85,7 @@ class Speaker:
                 if self._stop:
                     return
                 prompt, self._next = self._next, None
+                self._busy = True
             try:
                 self._speak(prompt)
             except (OSError, subprocess.SubprocessError) as exc:
@@ -90,6 +93,7 @@ class Speaker:
             finally:
                 with self._wake:
                     self._playing = None
+                    self._busy = False
 
     def _speak(self, prompt: Prompt) -> None:
         exe = shutil.which(self.binary)
