@@ -366,3 +366,24 @@ def test_a_blocking_responder_may_ask_the_bus_itself(bus_factory: Callable[..., 
     operator = bus_factory("operator")
     reply = operator.request("device/dispenser-1/cmd/issue", {"args": {"service": "A"}})
     assert reply["ticket"]["number"] == "A001"
+
+
+def test_messages_queued_for_a_restarted_device_reach_handlers_subscribed_after_start(
+        broker: BrokerProcess, device_config: Callable[..., Any], bus_factory: Callable[..., HallBus]) -> None:
+    received = Collector()
+    display = HallBus(device_config("display", "display-hall")).start()
+    display.subscribe("queue/calls", received, dedupe=True)
+    display.close()
+    publisher = bus_factory("ticketer", role="ticketer")
+    for seq in range(1, 2001):
+        publisher.publish_event("queue/calls", call_event(seq))
+    assert wait_for(lambda: publisher.outbox_pending() == 0, timeout=30)
+    again = HallBus(device_config("display", "display-hall")).start()  # the queued calls pour in now …
+    try:
+        time.sleep(0.2)
+        again.subscribe("queue/calls", received, dedupe=True)  # … before this handler exists
+        assert wait_for(lambda: len(received.items) >= 2000, timeout=30)
+        time.sleep(0.3)
+        assert received.seqs() == list(range(1, 2001))
+    finally:
+        again.close()

@@ -50,6 +50,36 @@ ROOT = "taxhall/v1"
 # Our own cap on unacknowledged QoS 1 publishes; lowered to the broker's Receive Maximum.
 OUTBOX_WINDOW = 500
 _DEDUPE_MEMORY = 50_000
+_HELD_MAX = 20_000  # messages kept for handlers not yet subscribed
+
+
+class _Gate:
+    """One route's delivery: closed until the messages held for it have gone through, so a
+    handler sees held and live messages in arrival order, one at a time."""
+
+    def __init__(self, callback: Callable[[mqtt.MQTTMessage], None]) -> None:
+        self.callback = callback
+        self.lock = threading.Lock()
+        self.waiting: list[mqtt.MQTTMessage] | None = []  # None once open
+
+    def deliver(self, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            if self.waiting is not None:
+                self.waiting.append(msg)
+                return
+            self._call(msg)
+
+    def open(self, held: list[mqtt.MQTTMessage]) -> None:
+        with self.lock:
+            for msg in [*held, *(self.waiting or [])]:
+                self._call(msg)
+            self.waiting = None
+
+    def _call(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.callback(msg)
+        except Exception:  # never into paho's loop
+            log.exception("handler for %s failed", msg.topic)
 
 
 @dataclass(frozen=True)
@@ -148,12 +178,18 @@ class HallBus:
             password = Path(config.bus.password_file).read_text().strip() if config.bus.password_file else None
             self._client.username_pw_set(config.bus.username, password)
         if self.address.tls:
-            self._client.tls_set()
+            # The hall CA when given (a hall broker's certificate is not from a public CA), and
+            # a client certificate for brokers that identify devices by certificate.
+            bus = config.bus
+            self._client.tls_set(ca_certs=bus.ca_file or None, certfile=bus.cert_file or None,
+                                 keyfile=bus.key_file or None)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_socket_open = self._on_socket_open
         self._client.on_message = self._on_unrouted
+        self._held: collections.deque[mqtt.MQTTMessage] = collections.deque(maxlen=_HELD_MAX)
+        self._held_lock = threading.Lock()
         self._client.on_subscribe = self._on_subscribe
         self._subacks = threading.Condition()
         self._subacked: set[int] = set()
@@ -393,13 +429,16 @@ class HallBus:
     # ------------------------------------------------------------------ subscribing
 
     def _add_route(self, full_filter: str, callback: Callable[[mqtt.MQTTMessage], None], qos: int) -> None:
-        def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            try:
-                callback(msg)
-            except Exception:  # never into paho's loop
-                log.exception("handler for %s failed", msg.topic)
-
-        self._client.message_callback_add(full_filter, on_message)
+        gate = _Gate(callback)
+        self._client.message_callback_add(full_filter, lambda client, userdata, msg: gate.deliver(msg))
+        # Messages the broker kept for our session arrive right after connecting, perhaps
+        # before this route existed: they were held (see _on_unrouted) and go first, in order.
+        with self._held_lock:
+            early = [m for m in self._held if mqtt.topic_matches_sub(full_filter, m.topic)]
+            if early:
+                taken = {id(m) for m in early}  # by identity: MQTTMessage equality compares mids only
+                self._held = collections.deque((m for m in self._held if id(m) not in taken), maxlen=_HELD_MAX)
+        gate.open(early)
         self._subscriptions[full_filter] = qos
         if self._connected.is_set():
             _, mid = self._client.subscribe(full_filter, options=SubscribeOptions(qos=qos))
@@ -418,7 +457,12 @@ class HallBus:
             self._subacks.notify_all()
 
     def _on_unrouted(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.bad_messages.report(msg.topic, "no handler for this topic")
+        # A persistent session delivers what the broker queued as soon as we connect, which
+        # may be before the application has subscribed its handlers: keep it for them.
+        with self._held_lock:
+            if len(self._held) == _HELD_MAX:
+                self.bad_messages.report(self._held[0].topic, "no handler took it before the hold was full")
+            self._held.append(msg)
 
     def _decode(self, msg: mqtt.MQTTMessage) -> BusMessage:
         """Parses and validates; raises ValueError with a readable reason."""
