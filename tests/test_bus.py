@@ -24,6 +24,7 @@ from taxhall.broker import BrokerProcess
 from taxhall.bus import BusError, BusMessage, HallBus, RequestFailed, RequestRejected, RequestTimeout
 from taxhall.bus.schemas import ComponentHealth
 from tests.conftest import HALL
+from tests.ticketer_helpers import Inbox, wait_for
 
 ROOT = f"taxhall/v1/{HALL}"
 
@@ -33,27 +34,9 @@ def call_event(seq: int, **extra: Any) -> dict[str, Any]:
             "recall": False, "at": "2026-11-27T09:00:00+08:00", **extra}
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.items: list[BusMessage] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, message: BusMessage) -> None:
-        with self.lock:
-            self.items.append(message)
-
+class Collector(Inbox):
     def seqs(self) -> list[int]:
-        with self.lock:
-            return [m.data.seq for m in self.items]
+        return [d.seq for d in self.data()]
 
 
 def raw_client(broker: BrokerProcess) -> mqtt.Client:

@@ -14,6 +14,7 @@ from drivers.led.board import LedSection
 from drivers.led.simulator import BoardState, LedSimulator
 from taxhall.bus import HallBus
 from taxhall.bus.schemas import CallEvent, QueueState
+from tests.ticketer_helpers import wait_for
 
 
 def call(seq: int, ticket: str, counter: str) -> dict[str, Any]:
@@ -23,13 +24,6 @@ def call(seq: int, ticket: str, counter: str) -> dict[str, Any]:
 
 STATE = {"seq": 0, "services": {"A": {"name": "综合业务", "waiting": 3, "est_wait_s": 300, "open": True}},
          "counters": {"1": {"state": "idle", "staff": "S1", "ticket": None}}}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
-    return predicate()
 
 
 def frames_of(state: BoardState) -> list[tuple[str, ...]]:

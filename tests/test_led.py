@@ -12,6 +12,7 @@ from drivers.led.alpha import AlphaProtocolError, Packet, PacketSplitter, WriteS
 from drivers.led.bitmap import render_lines
 from drivers.led.board import LedBoard, LedError, LedSection
 from drivers.led.simulator import BoardState, LedSimulator
+from tests.ticketer_helpers import wait_for
 
 
 def test_write_text_packet_is_byte_exact() -> None:
@@ -59,13 +60,6 @@ def test_chinese_is_rendered_legibly_into_the_board_frame() -> None:
     for band in (top, bottom):
         lit = sum(r.count("1") for r in band)
         assert 80 < lit < 16 * 128 * 0.6
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_board_over_a_pty_shows_what_the_driver_rendered(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from taxhall.bus import HallBus
 from taxhall.bus.schemas import ComponentHealth
 from taxhall.config import Overrides, load_config
 from taxhall.monitor import FleetModel, follow, serve_prometheus
-from tests.test_bus import start_device_process, wait_for
+from tests.test_bus import start_device_process
+from tests.ticketer_helpers import wait_for
 
 
 def other_hall_bus(broker: BrokerProcess, tmp_path: Path, hall: str, device: str) -> HallBus:
