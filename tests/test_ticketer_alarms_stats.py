@@ -180,7 +180,7 @@ def test_retention_deletes_old_days_but_keeps_live_tickets(tmp_path: Path) -> No
     hall.engine.housekeeping()
     hall.clock.now = at("2026-11-09 09:00")
     counts = hall.engine.housekeeping()
-    assert counts == {"tickets": 1, "calls": 0, "serves": 1, "requests": 6}
+    assert counts == {"tickets": 1, "calls": 0, "serves": 1, "leases": 0, "requests": 6}
     assert hall.engine.store.ticket(kept.id) is not None  # still waiting: never deleted
     assert hall.engine.seq == 1  # the last call stays, so the sequence goes on
     hall.crash_reopen()

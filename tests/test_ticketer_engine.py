@@ -70,10 +70,11 @@ def test_default_reset_is_midnight(hall: Hall) -> None:
 
 
 def test_number_overflow_widens_or_refuses(tmp_path: Path) -> None:
-    wide = Hall(tmp_path / "w.sqlite", section(number_digits=2))
+    # Without an offline band (its start at 10^digits); with one: tests/test_ticketer_lease.py.
+    wide = Hall(tmp_path / "w.sqlite", section(number_digits=2, offline_band_start=100))
     numbers = [wide.take("C").number for _ in range(100)]
     assert numbers[0] == "C01" and numbers[98] == "C99" and numbers[99] == "C100"
-    strict = Hall(tmp_path / "s.sqlite", section(number_digits=2, on_number_overflow="refuse"))
+    strict = Hall(tmp_path / "s.sqlite", section(number_digits=2, on_number_overflow="refuse", offline_band_start=100))
     for _ in range(99):
         strict.take("C")
     refused("numbers_exhausted", strict.take, "C")

@@ -73,7 +73,11 @@ class TicketerSection(ConfigSection):
     reset_at: str = Field("00:00", description="local time the numbers start again at 001 (the business day)")
     number_digits: int = Field(3, ge=2, le=6, description="digits of a number: 3 gives A001")
     on_number_overflow: Literal["widen", "refuse"] = Field(
-        "widen", description="after A999: widen to A1000…, or refuse with numbers_exhausted")
+        "widen", description="after the last number below the offline band (A900): widen to A1000…, or refuse with numbers_exhausted")
+    offline_band_start: int = Field(
+        0, ge=0, description="first number of the band leased to dispensers for offline issuing (up to the width's last, "
+                             "A999) and never issued by take_ticket; 0: the top tenth (901 with 3 digits); "
+                             "10^digits (1000): no band")
     fairness_factor: float = Field(3.0, ge=1.0, description="a priority ticket goes first only while its wait × this ≥ the oldest normal ticket's wait")
     recall_limit: int = Field(3, ge=0, description="recalls allowed per call")
     no_show_after_recalls: int = Field(1, ge=0, description="recalls needed before a ticket may be marked no-show")
@@ -115,8 +119,21 @@ class TicketerSection(ConfigSection):
             stray = [s for s in counter.prefer if s not in counter.services]
             if stray:
                 raise ValueError(f"counter {counter.id!r} prefers {stray}, which it does not serve")
+        top = 10**self.number_digits
+        # At least one normal number below the band; at most 10^digits, which means no band.
+        if self.offline_band_start and not 2 <= self.offline_band_start <= top:
+            raise ValueError(f"offline_band_start: 0 (default), or 2–{top} with number_digits = {self.number_digits}, "
+                             f"got {self.offline_band_start}")
         return self
 
     @property
     def reset_minute(self) -> int:
         return parse_hhmm(self.reset_at)
+
+    @property
+    def offline_band(self) -> range:
+        """The numbers (without prefix) only ever leased, never taken: 901–999 by default.
+        Empty when `offline_band_start` is 10^digits."""
+        top = 10**self.number_digits
+        start = self.offline_band_start or 9 * 10 ** (self.number_digits - 1) + 1
+        return range(start, top)

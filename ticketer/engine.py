@@ -6,6 +6,10 @@ them with the answer under the request id in one transaction; only after the com
 engine swap them into memory. A repeated request id gets the stored answer and changes
 nothing. On start the engine reads the live queue back from the store.
 
+Offline dispensing (`lease`, `hand_in`): dispensers issue numbers of a band take_ticket never
+uses while the engine is away, and hand the tickets in afterwards; ticketer/leasing.py has
+the rules as pure functions.
+
 Not thread-safe: one caller at a time (the bus service holds a lock around it).
 """
 
@@ -21,10 +25,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from taxhall.privacy import mask_text
 from ticketer import alarms as alarm_rules
+from ticketer import leasing
 from ticketer.calendar import business_day, day_minus, format_windows, is_open, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.model import (
@@ -33,6 +38,7 @@ from ticketer.model import (
     Call,
     Counter,
     CounterView,
+    Leased,
     OpResult,
     PendingEvent,
     Serve,
@@ -98,6 +104,9 @@ class Engine:
         self.max_wait = {code: float(s.max_wait_s) for code, s in self.services.items()}
         self.limits = alarm_rules.Limits(section.pause_alarm_s, section.crowd_waiting, section.crowd_est_wait_s)
         self._digits = section.number_digits
+        self.band = section.offline_band  # numbers only dispensers issue, from leases
+        # The last number of the width below the band: what "refuse" refuses after.
+        self._last_normal = (self.band.start if self.band else 10**self._digits) - 1
         self._day_span: tuple[float, float, str] = (0.0, 0.0, "")
         self._issued: dict[tuple[str, str], list[int]] = {}  # (day, prefix) → [count, highest number]
         self._housekept: tuple[str, float] = ("", 0.0)
@@ -295,12 +304,12 @@ class Engine:
             noted = self._issued_so_far(day, svc.code)
             if svc.daily_limit and noted[0] >= svc.daily_limit:
                 raise TicketerError("daily_limit", f"{svc.label} has given out its {svc.daily_limit} tickets for today")
-            num = noted[1] + 1
-            while f"{svc.code}{num:0{self._digits}d}" in self.live_numbers:  # carried over from yesterday
-                num += 1
-            if num >= 10**self._digits and self.section.on_number_overflow == "refuse":
+            # Round the offline band (only leased) and numbers carried over from yesterday.
+            num = leasing.next_normal_number(noted[1] + 1, self.band,
+                                             lambda n: self._number(svc.code, n) in self.live_numbers)
+            if num > self._last_normal and self.section.on_number_overflow == "refuse":
                 raise TicketerError("numbers_exhausted", f"{svc.label} has used all its numbers for today")
-            number = f"{svc.code}{num:0{self._digits}d}"
+            number = self._number(svc.code, num)
             klass = priority or ("appointment" if code else "normal")
             ticket = Ticket(
                 id=f"{day}-{number}", day=day, service=svc.code, number=number, num=num, priority=klass, source=src or "",
@@ -320,8 +329,110 @@ class Engine:
         if key not in self._issued:
             if len(self._issued) > 64:  # old days
                 self._issued = {k: v for k, v in self._issued.items() if k[0] == day}
-            self._issued[key] = list(self.store.issued(day, prefix))
+            self._issued[key] = list(self.store.issued(day, prefix, self.band))
         return self._issued[key]
+
+    def _number(self, code: str, num: int) -> str:
+        return f"{code}{num:0{self._digits}d}"
+
+    # ------------------------------------------------------------------ offline dispensing
+
+    def lease(self, request_id: str, source: Any, services: Any = None, size: Any = 20) -> OpResult:
+        """Reserves to dispenser `source`, per service, the next `size` free numbers of the
+        offline band for today's business day — fewer, or none, once the band runs out."""
+        def build(now: float) -> _Effect:
+            src = _text(source, "source") or ""
+            count = leasing.lease_size(size)
+            codes = [self._service(code).code for code in leasing.lease_services(services, self.services)]
+            day = self.business_day(now)
+            rows: list[Leased] = []
+            leases: dict[str, Any] = {}
+            for code in codes:
+                nums = leasing.free_band_numbers(self.band, self._band_in_use(day, code), count)
+                lease_id = f"L-{code}-{day}-{self.store.lease_count(day, code) + 1}" if nums else None
+                rows += [Leased(day, self._number(code, n), code, n, src, lease_id or "", now) for n in nums]
+                leases[code] = {"lease_id": lease_id, "numbers": [self._number(code, n) for n in nums]}
+            return _Effect(OpResult(data={"day": leasing.iso_day(day), "leases": leases}), Change(leases=rows))
+
+        return self._run("lease", request_id, build)
+
+    def _band_in_use(self, day: str, code: str) -> set[int]:
+        """Band numbers a lease of `day` must not give out: leased or used that day, or held by
+        a ticket still live from an earlier day (two live tickets never share a number)."""
+        carried = {n for n in self.band if self._number(code, n) in self.live_numbers}
+        return self.store.band_in_use(day, code, self.band) | carried
+
+    def hand_in(self, request_id: str, source: Any, tickets: Any) -> OpResult:
+        """Turns the tickets dispenser `source` issued from its lease into queue tickets, each
+        placed by its take time. A number handed in before gives the same ticket again. All or
+        nothing: a number not leased to this dispenser (`not_leased`) or of a business day that
+        has ended (`lease_expired`) refuses the whole batch."""
+        touched: set[tuple[str, str]] = set()
+
+        def build(now: float) -> _Effect:
+            src = _text(source, "source") or ""
+            entries = leasing.offline_entries(tickets, self.tz)
+            today = self.business_day(now)
+            placed: dict[str, Ticket] = {}  # this batch's new tickets
+            answer: list[Ticket] = []
+            handed: list[Leased] = []
+            for entry in entries:
+                service = self._service(entry.service)
+                # A dispenser clock ahead of ours must not queue anybody in the future.
+                taken = min(entry.taken_at, now)
+                day = business_day(taken, self.tz, self.reset_minute)
+                lease = self.store.lease(day, entry.number)
+                if lease is None or lease.source != src or lease.service != service.code:
+                    raise TicketerError("not_leased", f"{entry.number} of {leasing.iso_day(day)} was not leased to {src}; "
+                                                      "nothing of this hand-in was taken")
+                known = placed.get(f"{day}-{entry.number}") or self._handed(lease)
+                if known is not None:  # handed in before, or twice in this batch: the same ticket
+                    answer.append(known)
+                    continue
+                if day != today:
+                    raise TicketerError("lease_expired", f"{entry.number} was leased for {leasing.iso_day(day)}, a business "
+                                                         f"day that has ended; nothing of this hand-in was taken")
+                ticket = Ticket(id=f"{day}-{entry.number}", day=day, service=service.code, number=entry.number,
+                                num=lease.num, priority=entry.priority, source=src, token=secrets.token_urlsafe(12),
+                                appointment=None, taken_at=taken, queued_at=taken, waiting_since=taken)
+                placed[ticket.id] = ticket
+                answer.append(ticket)
+                handed.append(lease._replace(ticket_id=ticket.id))
+                touched.add((day, service.code))
+            views = [self._offline_view(t, placed.values()).to_json() for t in answer]
+            return _Effect(OpResult(data={"tickets": views}), Change(tickets=list(placed.values()), leases=handed))
+
+        result = self._run("hand_in", request_id, build)
+        for key in touched:  # the day's count of issued tickets (daily_limit) is read again
+            self._issued.pop(key, None)
+        return result
+
+    def _handed(self, lease: Leased) -> Ticket | None:
+        """The ticket a leased number became, if it was handed in."""
+        if lease.ticket_id is None:
+            return None
+        return self.tickets.get(lease.ticket_id) or self.store.ticket(lease.ticket_id)
+
+    def _offline_view(self, ticket: Ticket, batch: Iterable[Ticket]) -> TicketView:
+        if ticket.state != "waiting":
+            return self._ticket_view(ticket, token=ticket.token, offline=True)
+        ahead = self._ahead_by_time(ticket, batch)
+        return self._ticket_view(ticket, ahead=ahead, est_wait_s=self.estimate_wait_s(ticket.service, ahead),
+                                 token=ticket.token, offline=True)
+
+    def _ahead_by_time(self, ticket: Ticket, batch: Iterable[Ticket]) -> int:
+        """Tickets of its service a ticket placed by its take time waits behind: those queued
+        before it (only priority ones for a priority ticket) and, for a normal ticket, every
+        priority ticket too — as take_ticket counts them."""
+        mine = (ticket.queued_at, ticket.id)
+        ahead = 0
+        for other in {t.id: t for t in (*self.waiting, *batch)}.values():
+            if other.id == ticket.id or other.service != ticket.service or other.target_counter is not None:
+                continue
+            earlier = (other.queued_at, other.id) < mine
+            ahead += (earlier or other.priority != "normal") if ticket.priority == "normal" else \
+                (earlier and other.priority != "normal")
+        return ahead
 
     # ------------------------------------------------------------------ counters: staff
 

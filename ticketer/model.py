@@ -90,6 +90,20 @@ class Ticket(NamedTuple):
     rated_at: float | None = None
 
 
+class Leased(NamedTuple):
+    """A number of the offline band leased to a dispenser for one business day; `ticket_id`
+    is set once the dispenser has handed in the ticket it issued with it."""
+
+    day: str  # YYYYMMDD
+    number: str  # A941
+    service: str
+    num: int
+    source: str  # the dispenser's device id
+    lease_id: str
+    leased_at: float
+    ticket_id: str | None = None
+
+
 class Counter(NamedTuple):
     id: str
     state: str = "closed"
@@ -159,6 +173,7 @@ class TicketView:
     counter: str | None = None
     recalls: int | None = None
     rating: int | None = None
+    offline: bool | None = None  # true for a ticket a dispenser issued from its lease and handed in
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}  # type: ignore[attr-defined]
@@ -194,10 +209,11 @@ class OpResult:
     counter: CounterView | None = None
     seq: int | None = None  # call sequence number, for call_next and recall
     level: int | None = None  # for rate
+    data: dict[str, Any] | None = None  # the other fields of an answer (lease: day, leases; hand_in: tickets)
     replayed: bool = field(default=False, compare=False)
 
     def to_reply(self) -> dict[str, Any]:
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = dict(self.data or {})
         if self.ticket is not None:
             body["ticket"] = self.ticket.to_json()
         if self.counter is not None:
@@ -215,5 +231,9 @@ class OpResult:
             counter=CounterView.from_json(body["counter"]) if "counter" in body else None,
             seq=body.get("seq"),
             level=body.get("level"),
+            data={k: v for k, v in body.items() if k not in _TYPED_REPLY_FIELDS} or None,
             replayed=replayed,
         )
+
+
+_TYPED_REPLY_FIELDS = frozenset({"ticket", "counter", "seq", "level"})

@@ -43,6 +43,8 @@ def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
         "no_show": lambda d: engine.no_show(d.request_id, d.counter, _extra(d, "ticket")),
         "transfer": lambda d: engine.transfer(d.request_id, d.counter, d.to_service, d.to_counter, _extra(d, "ticket")),
         "rate": lambda d: engine.rate(d.request_id, d.ticket, d.level, _extra(d, "counter")),
+        "lease": lambda d: engine.lease(d.request_id, d.source, d.services, d.size),
+        "hand_in": lambda d: engine.hand_in(d.request_id, d.source, d.tickets),
     }
 
 

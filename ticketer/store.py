@@ -13,6 +13,9 @@ Why these settings:
 - Each operation writes its whole effect — tickets, counters, the call, the events to publish,
   and the answer under its request id — in one transaction, so a repeated request id finds
   either nothing (the operation never happened) or the answer of the one time it did.
+- Leases of offline numbers (the band dispensers issue from while the engine is away) are rows
+  of their own, written by `lease` and marked by `hand_in` in the same transaction as the
+  ticket they became; they are read on demand (a few per minute), not kept in memory.
 - Events (calls, alarms) are committed here with the change they describe and deleted, in
   batches, with later transactions once handed to the bus's own outbox; after a crash the
   ones still here are handed again (receivers drop repeats by id).
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticketer.model import ACTIVE_STATES, Call, Counter, PendingEvent, Serve, Ticket
+from ticketer.model import ACTIVE_STATES, Call, Counter, Leased, PendingEvent, Serve, Ticket
 
 SCHEMA_VERSION = "1"
 # Handed events are deleted in batches, piggybacked on an operation's transaction: at most
@@ -56,6 +59,10 @@ CREATE TABLE IF NOT EXISTS serves (
 CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, op TEXT NOT NULL, reply TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (row INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alarms (key TEXT PRIMARY KEY, kind TEXT NOT NULL, event_id TEXT NOT NULL, raised_at REAL NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, num INTEGER NOT NULL, source TEXT NOT NULL,
+    lease_id TEXT NOT NULL, leased_at REAL NOT NULL, ticket_id TEXT,
+    PRIMARY KEY (day, number)) WITHOUT ROWID;
 """
 
 _TICKET_COLUMNS = (
@@ -75,6 +82,8 @@ UPSERT_COUNTER = (
     "since = excluded.since, pause_reason = excluded.pause_reason"
 )
 INSERT_CALL = "INSERT INTO calls (seq, ticket_id, number, service, counter, staff, recall, at, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_LEASE_COLUMNS = "day, number, service, num, source, lease_id, leased_at, ticket_id"
+UPSERT_LEASE = f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_SERVE = (
     "INSERT INTO serves (ticket_id, day, service, priority, counter, staff, waited_from, called_at, started_at, "
     "ended_at, outcome, recalls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -93,6 +102,7 @@ class Change:
     rating: tuple[str, int, float] | None = None  # (ticket id, level, at) for a ticket no longer in memory
     alarms_raised: list[tuple[str, str, str, float, dict[str, Any]]] = field(default_factory=list)
     alarms_cleared: list[str] = field(default_factory=list)
+    leases: list[Leased] = field(default_factory=list)  # new leases, or leases now handed in
     request: tuple[str, str, str, float] | None = None  # (request id, op, reply JSON, at)
 
 
@@ -209,6 +219,8 @@ class Store:
                            (key, kind, event_id, raised_at, json.dumps(data, ensure_ascii=False)))
             for key in change.alarms_cleared:
                 db.execute("DELETE FROM alarms WHERE key = ?", (key,))
+            for lease in change.leases:
+                db.execute(UPSERT_LEASE, tuple(lease))
             forgotten = self._deleted_upto
             if handed_upto - forgotten >= FORGET_BATCH:
                 db.execute("DELETE FROM events WHERE row <= ?", (handed_upto,))
@@ -247,15 +259,37 @@ class Store:
         row = self._db.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return _ticket_from_row(row) if row else None
 
-    def issued(self, day: str, prefix: str) -> tuple[int, int]:
-        """(tickets issued, highest number) under a prefix on a business day. Counted by the
-        number, not the current service: a ticket transferred to another service still used
-        its number of the service it was taken for."""
+    def issued(self, day: str, prefix: str, band: range = range(0)) -> tuple[int, int]:
+        """(tickets issued, highest number outside the offline `band`) under a prefix on a
+        business day. Counted by the number, not the current service: a ticket transferred to
+        another service still used its number of the service it was taken for. Handed-in
+        offline tickets count as issued but do not move the normal numbering."""
         row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(MAX(num), 0) FROM tickets WHERE day = ? AND rtrim(number, '0123456789') = ?",
-            (day, prefix),
+            "SELECT COUNT(*), COALESCE(MAX(CASE WHEN num < ? OR num >= ? THEN num END), 0) FROM tickets "
+            "WHERE day = ? AND rtrim(number, '0123456789') = ?",
+            (band.start, band.stop, day, prefix),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def lease(self, day: str, number: str) -> Leased | None:
+        """The lease of a number on a business day, if it was leased."""
+        row = self._db.execute(f"SELECT {_LEASE_COLUMNS} FROM leases WHERE day = ? AND number = ?", (day, number)).fetchone()
+        return Leased(*row) if row else None
+
+    def band_in_use(self, day: str, service: str, band: range) -> set[int]:
+        """Numbers of the band a new lease must not give out: leased already that day, or
+        used by a ticket of that day (one issued before the band existed)."""
+        leased = self._db.execute("SELECT num FROM leases WHERE day = ? AND service = ?", (day, service))
+        used = self._db.execute(
+            "SELECT num FROM tickets WHERE day = ? AND rtrim(number, '0123456789') = ? AND num >= ? AND num < ?",
+            (day, service, band.start, band.stop))
+        return {int(r[0]) for r in leased} | {int(r[0]) for r in used}
+
+    def lease_count(self, day: str, service: str) -> int:
+        """How many leases of a service were given out on a business day."""
+        row = self._db.execute("SELECT COUNT(DISTINCT lease_id) FROM leases WHERE day = ? AND service = ?",
+                               (day, service)).fetchone()
+        return int(row[0])
 
     def recent_durations(self, service: str, limit: int) -> list[float]:
         """The latest service times of a service, oldest first."""
@@ -284,7 +318,7 @@ class Store:
     # ------------------------------------------------------------------ housekeeping
 
     def prune(self, before_day: str, requests_before: float) -> dict[str, int]:
-        """Deletes finished tickets, calls and statistics of business days before `before_day`,
+        """Deletes finished tickets, calls, statistics and leases of business days before `before_day`,
         and request ids older than `requests_before`. Live tickets are kept whatever their day."""
         placeholders = ", ".join("?" * len(ACTIVE_STATES))
         with self._tx() as db:
@@ -294,6 +328,7 @@ class Store:
                 "calls": db.execute("DELETE FROM calls WHERE day < ? AND seq < (SELECT MAX(seq) FROM calls)",
                                     (before_day,)).rowcount,
                 "serves": db.execute("DELETE FROM serves WHERE day < ?", (before_day,)).rowcount,
+                "leases": db.execute("DELETE FROM leases WHERE day < ?", (before_day,)).rowcount,
                 "requests": db.execute("DELETE FROM requests WHERE at < ?", (requests_before,)).rowcount,
             }
         if counts["requests"]:

@@ -30,6 +30,8 @@ QUEUE_OPS = (
     "login",
     "logout",
     "rate",
+    "lease",
+    "hand_in",
 )
 
 
