@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ticketer.model import OpResult, TicketerError
+from ticketer.stats import day_stats
 from tests.ticketer_helpers import TZ, Hall, at, section
 
 
@@ -252,3 +253,13 @@ def test_leases_and_handed_in_tickets_survive_a_crash(hall: Hall) -> None:
     hall.reopen()
     hall.login("1")
     assert [hall.serve("1").number, hall.serve("1").number] == ["A901", "A902"]
+
+
+def test_statistics_count_the_tickets_taken_offline(hall: Hall) -> None:
+    hall.take("A")
+    lease(hall, services=["A"], size=2)
+    hand_in(hall, offline("A901", "2026-11-27 08:50"), offline("A902", "2026-11-27 08:55"))
+    rows = {(r.group, r.key): r for r in day_stats(hall.path, "20261127", TZ)}
+    assert rows[("hall", "all")].taken == 3 and rows[("hall", "all")].offline == 2
+    assert rows[("hour", "08")].offline == 2 and rows[("hour", "09")].offline == 0
+    assert rows[("service", "A")].offline == 2

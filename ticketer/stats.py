@@ -1,6 +1,6 @@
 """Statistics of a business day (`taxhall ticketer stats --date D [--csv]`): per counter,
-staff, service and hour — tickets taken and served, waits and service times (mean and
-median), no-shows, transfers and ratings.
+staff, service and hour — tickets taken (and how many of them offline) and served, waits and
+service times (mean and median), no-shows, transfers and ratings.
 
 Read from the engine's database with a read-only connection, so it can run beside a live
 engine. A day counts the tickets issued on that business day, including their stays at
@@ -22,12 +22,13 @@ from ticketer.calendar import local
 
 GROUPS = ("hall", "service", "counter", "staff", "hour")
 COLUMNS = ("group", "key", "taken", "called", "served", "no_shows", "transfers", "wait_mean_s", "wait_median_s",
-           "service_mean_s", "service_median_s", "ratings", "rating_mean", "dissatisfied")
+           "service_mean_s", "service_median_s", "ratings", "rating_mean", "dissatisfied", "offline")
 
 
 @dataclass
 class _Tally:
     taken: int = 0
+    offline: int = 0  # of `taken`: issued by a dispenser from its lease and handed in
     called: int = 0
     served: int = 0
     no_shows: int = 0
@@ -53,6 +54,7 @@ class StatRow:
     ratings: int
     rating_mean: float | None
     dissatisfied: int  # ratings of 不满意 or 非常不满意
+    offline: int | None = None  # tickets taken offline (hall, service, hour)
 
     def values(self) -> list[object]:
         return [getattr(self, c) for c in COLUMNS]
@@ -79,10 +81,11 @@ def day_stats(db_path: Path, day: str, tz: tzinfo | None) -> list[StatRow]:
         def tally(group: str, key: str) -> _Tally:
             return tallies.setdefault((group, key), _Tally())
 
-        for number, taken_at in db.execute("SELECT number, taken_at FROM tickets WHERE day = ?", (day,)):
+        for number, taken_at, offline in db.execute(_TAKEN_SQL if _has_leases(db) else _TAKEN_SQL_BEFORE_LEASES, (day,)):
             prefix = number.rstrip("0123456789")
             for group, key in (("hall", "all"), ("service", prefix), ("hour", f"{local(taken_at, tz).hour:02d}")):
                 tally(group, key).taken += 1
+                tally(group, key).offline += offline
 
         finished_at: dict[str, tuple[str, str, str | None, str]] = {}
         rows = db.execute("SELECT ticket_id, service, counter, staff, waited_from, called_at, started_at, ended_at, outcome "
@@ -124,8 +127,21 @@ def day_stats(db_path: Path, day: str, tz: tzinfo | None) -> list[StatRow]:
             service_median_s=_median(t.service_times), ratings=len(t.ratings),
             rating_mean=round(statistics.fmean(t.ratings), 2) if t.ratings else None,
             dissatisfied=sum(1 for r in t.ratings if r <= 2),
+            offline=t.offline if group in ("hall", "service", "hour") else None,
         ))
     return result
+
+
+# A ticket was taken offline when a lease of its number names it (hand_in sets that).
+_TAKEN_SQL = ("SELECT t.number, t.taken_at, l.ticket_id IS NOT NULL FROM tickets t "
+              "LEFT JOIN leases l ON l.day = t.day AND l.number = t.number AND l.ticket_id = t.id WHERE t.day = ?")
+_TAKEN_SQL_BEFORE_LEASES = "SELECT number, taken_at, 0 FROM tickets WHERE day = ?"
+
+
+def _has_leases(db: sqlite3.Connection) -> bool:
+    """A database last written by an engine older than offline dispensing has no leases table
+    (stats opens it read-only, so cannot add one)."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'leases'").fetchone() is not None
 
 
 def _sort_key(key: str) -> tuple[int, str]:
@@ -152,7 +168,7 @@ def render_text(rows: list[StatRow], day: str) -> str:
         lines.append("no tickets on this day")
         return "\n".join(lines) + "\n"
     header = f"{'':>10} {'taken':>6} {'called':>6} {'served':>6} {'no-show':>7} {'transf':>6} " \
-             f"{'wait':>6} {'wait½':>6} {'svc':>6} {'svc½':>6} {'rated':>5} {'rating':>6} {'unhappy':>7}"
+             f"{'wait':>6} {'wait½':>6} {'svc':>6} {'svc½':>6} {'rated':>5} {'rating':>6} {'unhappy':>7} {'offline':>7}"
     for group in GROUPS:
         mine = [r for r in rows if r.group == group]
         if not mine:
@@ -163,6 +179,7 @@ def render_text(rows: list[StatRow], day: str) -> str:
                 f"{r.key:>10} {'' if r.taken is None else r.taken:>6} {r.called:>6} {r.served:>6} {r.no_shows:>7} "
                 f"{r.transfers:>6} {_minutes(r.wait_mean_s):>6} {_minutes(r.wait_median_s):>6} "
                 f"{_minutes(r.service_mean_s):>6} {_minutes(r.service_median_s):>6} {r.ratings:>5} "
-                f"{'-' if r.rating_mean is None else f'{r.rating_mean:.2f}':>6} {r.dissatisfied:>7}"
+                f"{'-' if r.rating_mean is None else f'{r.rating_mean:.2f}':>6} {r.dissatisfied:>7} "
+                f"{'' if r.offline is None else r.offline:>7}"
             )
     return "\n".join(lines) + "\n"
