@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -69,11 +70,17 @@ def yuan(fen: int) -> str:
 def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSection", size: str, fullscreen: bool,
                *, screenshot: str | None = None, exit_after: float | None = None, script: list[dict[str, Any]] | None = None,
                driver: Callable[[Any], Iterator[float]] | None = None, started_at: float | None = None) -> int:
-    prepare_kivy(size, fullscreen)
+    # Kivy reads these when its clock and window are made, and prepare_kivy's font set-up
+    # already makes the clock: so they go in first (with the same no-argv switch it sets)
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
     from kivy.config import Config
 
     # a kiosk needs no 60 fps: a lower cap keeps the idle CPU low on a small board
     Config.set("graphics", "maxfps", str(section.max_fps))
+    # no multisampling: flat rectangles and text do not need it, and the extra framebuffers
+    # cost memory and time on every frame (much of both on a software renderer)
+    Config.set("graphics", "multisamples", "0")
+    prepare_kivy(size, fullscreen)
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
@@ -220,6 +227,7 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
                 self.fill_overlay(view)
 
         def fill(self, screen: KScreen, view: View) -> None:
+            log.debug("drawing screen %s", view.screen.value)
             ids = screen.ids
             lang = view.lang
             ids.title.text = text(TITLES[view.screen], lang)
