@@ -15,9 +15,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from kiosk.core import Kiosk
 from kiosk.guides import GuideBook
-from kiosk.health import HealthBoard
 from kiosk.remote import BusQueue, KioskRemote
 from kiosk.session import Flow, Screen, Session
 from kiosk.voice import Speaker
@@ -25,7 +23,7 @@ from kiosk.words import WORDS
 from taxhall.broker import BrokerProcess
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig
-from tests.kiosk_support import CHEN, LI, ZHANG, Rig, make_rig, wait_for
+from tests.kiosk_support import LI, ZHANG, Rig, make_rig, wait_for
 
 ZHANG_NAME, ZHANG_ID = "张伟", "110108198805200519"
 
