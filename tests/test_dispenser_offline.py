@@ -51,9 +51,10 @@ def engine_up(ticketer: Callable[..., TicketerService]) -> TicketerService:  # n
 
 def outlast_dropped_requests() -> None:
     """A take_ticket the dispenser gave up on waits in the stopped engine's broker session
-    until its message expiry (the request's time-out, rounded up to 1 s): an engine back
-    sooner would still issue it. Let it expire, as any real restart takes longer."""
-    time.sleep(1.2)
+    until its message expiry — the request's time-out rounded up to whole seconds (1 s here),
+    which Mosquitto counts in whole seconds of its clock, so up to 2 s: an engine back sooner
+    would still issue it. Let it expire, as a real restart takes longer."""
+    time.sleep(2.2)
 
 
 def call_everything(counter: HallBus) -> list[dict[str, Any]]:
