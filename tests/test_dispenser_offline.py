@@ -126,3 +126,20 @@ def test_tickets_issued_while_the_engine_is_stopped_are_all_in_the_queue_once(
     assert sorted(numbers) == sorted(expected) and len(set(numbers)) == len(numbers)  # each once
     # One counter for everything calls by take time: the offline tickets in their places.
     assert numbers == expected
+
+
+def test_an_old_days_tickets_are_given_up_and_do_not_block_the_hand_in(
+        ticketer: Callable[..., TicketerService], printer_sim: SimulatorServer,  # noqa: F811
+        bus_factory: Callable[..., HallBus], tmp_path: Path) -> None:
+    engine = engine_up(ticketer)
+    desk = dispenser(bus_factory("dispenser-1", role="dispenser"), printer_sim, tmp_path / "book.sqlite")
+    desk.keep_lease()
+    engine.close()
+    assert [desk.take("A").number, desk.take("B").number] == ["A901", "B901"]
+    outlast_dropped_requests()
+    back = engine_up(ticketer)
+    back.engine.clock = lambda: time.time() + 86400  # the engine returns the next day
+    assert desk.hand_in() == 0  # refused with lease_expired: no queue can take them any more
+    assert desk.book.pending() == []  # given up, so later tickets are not held behind them
+    assert [v.number for v in desk.book.given_up()] == ["A901", "B901"]
+    assert back.engine.snapshot()["services"]["A"]["waiting"] == 0

@@ -175,25 +175,64 @@ class Dispensing:
             self.book.add_lease(day, code, str(lease["lease_id"]), list(lease["numbers"]))
 
     def hand_in(self) -> int:
-        """Hands the tickets issued offline to the engine; returns how many it took."""
-        pending = self.book.pending()
+        """Hands the tickets issued offline to the engine, a business day at a time; returns
+        how many it took. Tickets the engine can never take (`lease_expired`: their day has
+        ended; `not_leased`: it does not know their lease) are given up one by one and logged,
+        so that they do not hold back every ticket after them."""
         taken = 0
-        for start in range(0, len(pending), 50):
-            batch: list[OfflineIssued] = pending[start : start + 50]
-            request = {"request_id": f"{self.source}-handin-{batch[0].day}-{batch[0].number}-{len(batch)}",
-                       "source": self.source,
-                       "tickets": [{"number": t.number, "service": t.service, "taken_at": t.taken_at,
-                                    **({"priority": t.priority} if t.priority else {})} for t in batch]}
-            try:
-                reply = self.bus.request("queue/req/hand_in", request, timeout_s=self.timeout_s * 2, check=False)
-            except BusError as exc:
-                log.info("hand-in postponed: %s", exc)
-                return taken
-            if not reply.get("ok"):
-                log.error("hand-in refused: %s", (reply.get("error") or {}).get("message"))
-                return taken
-            self.book.mark_handed_in(batch)
-            taken += len(batch)
+        for batch in _batches(self.book.pending()):
+            done, go_on = self._hand_in_batch(batch)
+            taken += done
+            if not go_on:
+                break
         if taken:
             log.info("handed %d offline ticket(s) to the queue engine", taken)
         return taken
+
+    def _hand_in_batch(self, batch: list[OfflineIssued]) -> tuple[int, bool]:
+        """(how many of `batch` the engine took, whether to go on): the engine unreachable or
+        refusing for another reason stops the hand-in until the next round."""
+        request = {"request_id": f"{self.source}-handin-{batch[0].day}-{batch[0].number}-{len(batch)}",
+                   "source": self.source,
+                   "tickets": [{"number": t.number, "service": t.service, "taken_at": t.taken_at,
+                                **({"priority": t.priority} if t.priority else {})} for t in batch]}
+        try:
+            reply = self.bus.request("queue/req/hand_in", request, timeout_s=self.timeout_s * 2, check=False)
+        except BusError as exc:
+            log.info("hand-in postponed: %s", exc)
+            return 0, False
+        if reply.get("ok"):
+            self.book.mark_handed_in(batch)
+            return len(batch), True
+        error = reply.get("error") or {}
+        if error.get("code") not in _NEVER_TAKEN:
+            log.error("hand-in refused: %s", error.get("message"))
+            return 0, False
+        if len(batch) == 1:
+            self.book.give_up(batch)
+            log.error("offline ticket %s of %s given up — its holder will not be called: %s",
+                      batch[0].number, batch[0].day, error.get("message"))
+            return 0, True
+        # The engine takes a batch whole or not at all: find the refused ones one by one.
+        taken = 0
+        for ticket in batch:
+            done, go_on = self._hand_in_batch([ticket])
+            taken += done
+            if not go_on:
+                return taken, False
+        return taken, True
+
+
+# Refusals that no retry can change.
+_NEVER_TAKEN = frozenset({"lease_expired", "not_leased"})
+_HAND_IN_BATCH = 50
+
+
+def _batches(pending: list[OfflineIssued]) -> list[list[OfflineIssued]]:
+    """Pending tickets in hand-in batches: one business day each (an ended day's refusal must
+    not take a later day's tickets down with it), at most _HAND_IN_BATCH long."""
+    by_day: dict[str, list[OfflineIssued]] = {}
+    for ticket in pending:
+        by_day.setdefault(ticket.day, []).append(ticket)
+    return [tickets[i : i + _HAND_IN_BATCH] for _, tickets in sorted(by_day.items())
+            for i in range(0, len(tickets), _HAND_IN_BATCH)]

@@ -4,6 +4,9 @@ While the queue engine is reachable the dispenser keeps a block of numbers per s
 from it; while it is not, tickets are issued from that block and written here first, so a
 dispenser that restarts mid-outage neither reuses a number nor forgets a ticket. When the
 engine is back, the book lists what is still to be handed in.
+
+A leased number is unused (`taken_at` NULL), issued and pending (`handed_in` 0), handed in (1),
+or given up (-1): the engine refused it for good (its business day had ended).
 """
 
 from __future__ import annotations
@@ -87,6 +90,22 @@ class OfflineBook:
             self._db.executemany("UPDATE leased SET handed_in = 1 WHERE day = ? AND number = ? AND taken_at IS NOT NULL",
                                  [(t.day, t.number) for t in tickets])
             self._db.execute("COMMIT")
+
+    def give_up(self, tickets: list[OfflineIssued]) -> None:
+        """Stops handing in tickets the engine will never take (kept for the record)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE leased SET handed_in = -1 WHERE day = ? AND number = ? AND taken_at IS NOT NULL",
+                                 [(t.day, t.number) for t in tickets])
+            self._db.execute("COMMIT")
+
+    def given_up(self) -> list[OfflineIssued]:
+        """Tickets issued offline that the engine refused for good, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT day, number, service, taken_at, priority FROM leased WHERE handed_in = -1 ORDER BY taken_at, number"
+            ).fetchall()
+        return [OfflineIssued(*row) for row in rows]
 
     def close(self) -> None:
         with self._lock:
