@@ -296,3 +296,24 @@ def test_the_ticketer_process_answers_and_stops_cleanly_on_sigterm(broker: Broke
         output = proc.communicate(timeout=5)[0]
     assert "Traceback" not in output and "queue engine of hall" in output
     assert (tmp_path / "ticketer-1" / "ticketer" / "queue.sqlite").exists()
+
+
+def test_ticket_status_finds_a_live_ticket_by_its_token_only(ticketer: Callable[..., TicketerService],
+                                                             bus_factory: Callable[..., HallBus]) -> None:
+    ticketer()
+    web = bus_factory("web", role="web")
+    first = ask(web, "take_ticket", service="A", source="web")["ticket"]
+    second = ask(web, "take_ticket", service="A", source="web")["ticket"]
+    status = ask(web, "ticket_status", token=second["token"])
+    assert status["ok"] and status["ticket"]["number"] == second["number"] and status["ticket"]["ahead"] == 1
+    assert "token" not in status["ticket"]
+    for guess in (second["token"][:-1] + "x", "nope", "票" * 8):
+        assert code(ask(web, "ticket_status", token=guess)) == "unknown_ticket"
+    counter = bus_factory("counter-1", role="counter")
+    assert ask(counter, "login", counter="1", staff="S1")["ok"]
+    assert ask(counter, "call_next", counter="1")["ticket"]["id"] == first["id"]
+    assert ask(web, "ticket_status", token=second["token"])["ticket"]["ahead"] == 0
+    called = ask(web, "ticket_status", token=first["token"])["ticket"]
+    assert called["state"] == "called" and called["counter"] == "1"
+    assert ask(counter, "finish", counter="1")["ok"]
+    assert code(ask(web, "ticket_status", token=first["token"])) == "unknown_ticket"  # served: gone like a guess

@@ -645,6 +645,28 @@ class Engine:
 
         return self._run("rate", request_id, build)
 
+    # ------------------------------------------------------------------ read-only
+
+    def ticket_status(self, token: Any) -> OpResult:
+        """A live ticket by its token, for the taxpayer's phone: read-only, so no request id
+        is stored and nothing is committed. A served or unknown token is `unknown_ticket`
+        alike: the answer must not tell a guesser which tokens once existed."""
+        if not isinstance(token, str) or not token or len(token) > _MAX_TEXT:
+            raise TicketerError("unknown_ticket", "no such ticket in the queue")
+        # A scan with compare_digest over the live tickets (hundreds): no index to keep, and
+        # no early exit that would time how much of a token was right.
+        found, wanted = None, token.encode()
+        for ticket in self.tickets.values():
+            if secrets.compare_digest(ticket.token.encode(), wanted):
+                found = ticket
+        if found is None:
+            raise TicketerError("unknown_ticket", "no such ticket in the queue")
+        if found.state != "waiting":
+            return OpResult(ticket=self._ticket_view(found, ahead=0, est_wait_s=0), replayed=True)
+        ahead = self._ahead_by_time(found, ())
+        return OpResult(ticket=self._ticket_view(found, ahead=ahead, est_wait_s=self.estimate_wait_s(found.service, ahead)),
+                        replayed=True)  # replayed: tells the bus service there is nothing new to publish
+
     # ------------------------------------------------------------------ alarms, housekeeping
 
     def alarm_conditions(self, now: float) -> dict[str, alarm_rules.Alarm]:

@@ -45,6 +45,7 @@ def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
         "rate": lambda d: engine.rate(d.request_id, d.ticket, d.level, _extra(d, "counter")),
         "lease": lambda d: engine.lease(d.request_id, d.source, d.services, d.size),
         "hand_in": lambda d: engine.hand_in(d.request_id, d.source, d.tickets),
+        "ticket_status": lambda d: engine.ticket_status(d.token),
     }
 
 

@@ -32,6 +32,7 @@ QUEUE_OPS = (
     "rate",
     "lease",
     "hand_in",
+    "ticket_status",
 )
 
 
@@ -130,6 +131,10 @@ class Rate(Request):
     level: int = Field(ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意")
 
 
+class TicketStatus(Request):
+    token: str = Field(min_length=1, max_length=64, description="the ticket's secret token (from take_ticket, in its QR code)")
+
+
 QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
     "take_ticket": TakeTicket,
     "call_next": CounterRequest,
@@ -145,6 +150,7 @@ QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
     "rate": Rate,
     "lease": Lease,
     "hand_in": HandIn,
+    "ticket_status": TicketStatus,
 }
 
 
