@@ -370,3 +370,29 @@ def test_messages_queued_for_a_restarted_device_reach_handlers_subscribed_after_
         assert received.seqs() == list(range(1, 2001))
     finally:
         again.close()
+
+
+def test_a_request_that_waited_past_its_deadline_is_not_acted_on(broker: BrokerProcess, device_config: Callable[..., Any],
+                                                                 bus_factory: Callable[..., HallBus]) -> None:
+    # The engine's session keeps the request while it is down; it comes back just after the
+    # requester gave up: issuing the ticket then would print nothing for anyone.
+    acted: list[str] = []
+    engine = HallBus(device_config("ticketer", "ticketer"))
+    engine.serve("queue/req/take_ticket", lambda m: acted.append(m.data.service) or {"ticket": None})
+    engine.start()
+    engine._client.disconnect()  # gone without closing its session
+    engine._stopping.set()
+    dispenser = bus_factory("dispenser-1")
+    with pytest.raises(RequestTimeout):
+        dispenser.request("queue/req/take_ticket", {"service": "A", "source": "dispenser-1"}, timeout_s=1.1)
+    restarted = HallBus(device_config("ticketer", "ticketer"))
+    restarted.serve("queue/req/take_ticket", lambda m: acted.append(m.data.service) or {"ticket": None})
+    time.sleep(0.7)  # past the deadline, inside the broker's whole-second expiry
+    restarted.start()
+    try:
+        time.sleep(1.0)
+        assert acted == []
+        assert dispenser.request("queue/req/take_ticket", {"service": "B", "source": "dispenser-1"})["ok"]
+        assert acted == ["B"]
+    finally:
+        restarted.close()

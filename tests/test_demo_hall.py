@@ -36,7 +36,7 @@ def test_scripted_morning_of_a_whole_hall(tmp_path: Path) -> None:
     first_page = (data / "logs" / "printer-sim-1.log").read_text()
     assert "page-0001.png  示范办税服务厅" in first_page and "/ A001 /" in first_page
     codes = decode(Image.open(pages[0]))
-    assert codes and codes[0].data.decode().startswith("http://127.0.0.1:8080/q/")
+    assert codes and codes[0].data.decode().startswith("http://127.0.0.1:8080/t/")
 
     # Counters call; the hall screen, the LED board and the voice follow.
     assert "counter 1: call_next A001" in log and "counter 1: call_next A003" in log

@@ -30,7 +30,7 @@ log = logging.getLogger("ticketer.dispenser")
 class DispenserSection(ConfigSection):
     hall_name: str = Field("办税服务厅", description="hall name printed on tickets, Chinese")
     hall_name_en: str = Field("Tax Service Hall", description="hall name, English")
-    follow_url: str = Field("http://127.0.0.1:8080/q/{token}", description="the phone view printed as QR; {token} is the ticket's")
+    follow_url: str = Field("http://127.0.0.1:8080/t/{token}", description="the phone view printed as QR; {token} is the ticket's")
     lang: Literal["zh", "en"] = "zh"
     size: str = Field("1080x1920", pattern=r"^\d{3,4}x\d{3,4}$", description="window size; dispensers stand portrait")
     fullscreen: bool = False

@@ -63,23 +63,32 @@ class Dispensing:
     printer: TicketPrinter | None = None
     hall_name: str = "办税服务厅"
     hall_name_en: str = "Tax Service Hall"
-    follow_url: str = "http://127.0.0.1:8080/q/{token}"  # the taxpayer's phone view; {token} filled in
+    follow_url: str = "http://127.0.0.1:8080/t/{token}"  # the taxpayer's phone view; {token} filled in
     lang: str = "zh"
     timeout_s: float = 2.0
     lease_size: int = 20
     lease_low_water: int = 5
     on_change: Callable[[], None] = lambda: None
     tiles: dict[str, ServiceTile] = field(default_factory=dict)
+    engine_day: str | None = None  # YYYY-MM-DD, from queue/state
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ state
 
     def on_state(self, message: BusMessage) -> None:
+        day = str(getattr(message.data, "day", "") or "")
+        if len(day) == 8 and day.isdigit():  # the engine's business day, YYYYMMDD
+            self.engine_day = f"{day[:4]}-{day[4:6]}-{day[6:]}"
         tiles = {}
         for code, s in message.data.services.items():
             tiles[code] = ServiceTile(code, s.name, getattr(s, "name_en", None) or s.name, s.waiting, s.est_wait_s, s.open)
         self.tiles = dict(sorted(tiles.items()))
         self.on_change()
+
+    def business_day(self) -> str:
+        """The engine's business day as last seen in `queue/state` (it may start at a reset
+        time other than midnight); the calendar date only before the engine was ever seen."""
+        return self.engine_day or datetime.now().strftime("%Y-%m-%d")
 
     # ------------------------------------------------------------------ a touch
 
@@ -118,8 +127,7 @@ class Dispensing:
 
     def _take_offline(self, service: str, priority: str | None) -> Issued:
         zh = self.lang == "zh"
-        today = datetime.now().strftime("%Y-%m-%d")
-        got = self.book.issue(today, service, now_iso(), priority)
+        got = self.book.issue(self.business_day(), service, now_iso(), priority)
         if got is None:
             return Issued(False, service=service,
                           message="排队系统暂时中断，暂停取号，请稍候或咨询工作人员" if zh
@@ -156,7 +164,7 @@ class Dispensing:
 
     def keep_lease(self) -> None:
         """Tops up the leased numbers of every service running low (needs the engine)."""
-        today = datetime.now().strftime("%Y-%m-%d")
+        today = self.business_day()
         low = [code for code in self.tiles if self.book.remaining(today, code) < self.lease_low_water]
         if not low:
             return

@@ -51,6 +51,7 @@ ROOT = "taxhall/v1"
 OUTBOX_WINDOW = 500
 _DEDUPE_MEMORY = 50_000
 _HELD_MAX = 20_000  # messages kept for handlers not yet subscribed
+DEADLINE_SKEW_S = 0.5  # clock difference between two hall devices we tolerate
 
 
 class _Gate:
@@ -540,6 +541,11 @@ class HallBus:
             response_topic = getattr(props, "ResponseTopic", None)
             correlation = getattr(props, "CorrelationData", None)
             request_id = _peek_request_id(msg.payload)
+            late = _seconds_past_deadline(props)
+            if late > DEADLINE_SKEW_S:
+                # The requester has given up: acting now would, say, issue a ticket nobody holds.
+                log.info("dropped %s request %s: it expired %.1f s ago", msg.topic.rsplit("/", 1)[-1], request_id, late)
+                return
             try:
                 message = self._decode(msg)
             except ValueError as exc:
@@ -604,6 +610,9 @@ class HallBus:
             # The broker drops a request nobody took in time: a late take_ticket must not
             # print a ticket for a taxpayer who has walked away.
             props.MessageExpiryInterval = max(1, math.ceil(timeout))
+            # The broker counts expiry in whole seconds; the server also checks this deadline
+            # to the millisecond (hall clocks are NTP-synchronised), see serve().
+            props.UserProperty = [("deadline", f"{time.time() + timeout:.3f}")]
             self._client.publish(topic, json.dumps(body, ensure_ascii=False).encode(), qos=1, properties=props)
             if not pending.done.wait(max(0.0, deadline - time.monotonic())):
                 raise RequestTimeout(topic, timeout)
@@ -660,6 +669,17 @@ def split_topic(topic: str) -> tuple[str, str]:
 
 def _error(request_id: str | None, code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "request_id": request_id, "error": {"code": code, "message": message}}
+
+
+def _seconds_past_deadline(props: Any) -> float:
+    """How long ago the request's `deadline` user property passed (≤ 0: still wanted)."""
+    for key, value in getattr(props, "UserProperty", None) or []:
+        if key == "deadline":
+            try:
+                return time.time() - float(value)
+            except ValueError:
+                return 0.0
+    return 0.0
 
 
 def _peek_request_id(payload: bytes) -> str | None:
