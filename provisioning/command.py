@@ -1,25 +1,30 @@
-"""`taxhall provision ...`: the technicians' tools. `detect` is built; the others say so.
+"""`taxhall provision ...`: the technicians' tools (docs/technician.md walks through them).
 
     taxhall provision detect [--json]
+    taxhall provision credentials --hall H --out DIR [--devices FILE] [--add ID:ROLE ...] [--tls] [--qr]
+    taxhall provision init --role ROLE [--hall H] [--device D] [--broker URL] [--credentials DIR] [--out FILE]
+    taxhall provision install --role ROLE [--root DIR] [--counter ID]
+    taxhall provision selftest [--config FILE] [--only LIST] [--wait S] [--json]
+
+`--hall --device --broker --config` are the `taxhall` command's own options: `init` and
+`credentials` take the hall and device from them, `selftest` the config to check.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from typing import Any, Sequence
 
 from provisioning.detect import Report, detect
 
-EXIT_NOT_BUILT = 3
 ACTIONS = {
     "detect": "list attached printers, ID-card readers, scanners, serial ports, cameras and suggest config lines",
-    "write-config": "write the device config file",
-    "credentials": "set the device's MQTT credentials",
-    "self-test": "print, scan and read a card to check the device",
-    "install": "install the systemd units and udev rules",
+    "init": "write this device's config file with the hardware found and its credentials",
+    "credentials": "make a hall's MQTT passwords, password file, ACL (and TLS certificates, enrolment QR codes)",
+    "install": "install and enable the systemd units and udev rules of a role; --root DIR for a directory",
+    "selftest": "check config, broker, printer, ID-card reader and scanner; a pass/fail table with what to fix",
 }
 
 SECTIONS = (
@@ -37,7 +42,37 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action = sub.add_parser(name, help=text, description=text)
         if name == "detect":
             action.add_argument("--json", action="store_true", help="one JSON object instead of text")
+        else:
+            _ARGUMENTS[name]()(action)
     return parser.parse_args(list(argv))
+
+
+def _init_arguments() -> Any:
+    from provisioning.init import add_arguments
+
+    return add_arguments
+
+
+def _credentials_arguments() -> Any:
+    from provisioning.credentials import add_arguments
+
+    return add_arguments
+
+
+def _install_arguments() -> Any:
+    from provisioning.install import add_arguments
+
+    return add_arguments
+
+
+def _selftest_arguments() -> Any:
+    from provisioning.selftest import add_arguments
+
+    return add_arguments
+
+
+_ARGUMENTS = {"init": _init_arguments, "credentials": _credentials_arguments, "install": _install_arguments,
+              "selftest": _selftest_arguments}
 
 
 def format_report(report: Report) -> str:
@@ -59,10 +94,22 @@ def format_report(report: Report) -> str:
 
 def run(config: Any, argv: Sequence[str]) -> int:
     args = _parse_args(argv)
-    if args.action != "detect":
-        print(f"taxhall provision {args.action}: not built yet ({ACTIONS[args.action]}); nothing was done.",
-              file=sys.stderr)
-        return EXIT_NOT_BUILT
+    if args.action == "init":
+        from provisioning.init import run_init
+
+        return run_init(config, args)
+    if args.action == "credentials":
+        from provisioning.credentials import run_credentials
+
+        return run_credentials(config.hall, config.bus.broker, args)
+    if args.action == "install":
+        from provisioning.install import run_install
+
+        return run_install(args)
+    if args.action == "selftest":
+        from provisioning.selftest import run_selftest
+
+        return run_selftest(config, args)
     report = detect()
     if args.json:
         print(json.dumps({"found": [asdict(f) for f in report.found], "notes": report.notes}, ensure_ascii=False))

@@ -30,6 +30,19 @@ class BrokerSettings:
     persistence: bool = True
     autosave_interval_s: int = 60
     password_file: str = ""
+    # Mosquitto ACL file (`taxhall provision credentials` writes one); empty: every
+    # authenticated client may use every topic.
+    acl_file: str = ""
+    # A second listener with TLS; 0 = none. Its address defaults to `listen`.
+    tls_port: int = 0
+    tls_listen: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    # Clients must show a certificate signed by `ca_file`...
+    require_certificate: bool = False
+    # ...and its common name becomes their user name, so the ACL applies to it.
+    use_identity_as_username: bool = False
 
 
 def has_users(password_file: str) -> bool:
@@ -69,11 +82,42 @@ def mosquitto_conf(settings: BrokerSettings) -> str:
         ]
     else:
         lines.append("persistence false")
-    if has_users(settings.password_file):
-        lines += ["allow_anonymous false", f"password_file {Path(settings.password_file).resolve()}"]
-    else:
-        lines.append("allow_anonymous true")
+    if settings.tls_port:
+        lines += tls_listener_lines(settings)
+    # With per_listener_settings false, authentication and ACL are global: they hold on the
+    # plain and the TLS listener alike.
+    users = has_users(settings.password_file)
+    if users:
+        lines.append(f"password_file {Path(settings.password_file).resolve()}")
+    if settings.acl_file:
+        lines.append(f"acl_file {Path(settings.acl_file).resolve()}")
+    # Once there is any notion of who is who (users, an ACL, certificate identities), a
+    # client without a name has no business on the bus.
+    closed = users or bool(settings.acl_file) or settings.use_identity_as_username
+    lines.append("allow_anonymous false" if closed else "allow_anonymous true")
     return "\n".join(lines) + "\n"
+
+
+def tls_listener_lines(settings: BrokerSettings) -> list[str]:
+    """The TLS listener block; raises BrokerError when its files are not all given."""
+    missing = [name for name, value in (("ca_file", settings.ca_file), ("cert_file", settings.cert_file),
+                                        ("key_file", settings.key_file)) if not value]
+    if missing:
+        raise BrokerError(f"a TLS listener needs {', '.join(missing)}")
+    lines = [
+        f"listener {settings.tls_port} {settings.tls_listen or settings.listen}",
+        "protocol mqtt",
+        f"cafile {Path(settings.ca_file).resolve()}",
+        f"certfile {Path(settings.cert_file).resolve()}",
+        f"keyfile {Path(settings.key_file).resolve()}",
+        "tls_version tlsv1.2",
+        f"require_certificate {'true' if settings.require_certificate else 'false'}",
+    ]
+    if settings.use_identity_as_username:
+        if not settings.require_certificate:
+            raise BrokerError("use_identity_as_username needs require_certificate")
+        lines.append("use_identity_as_username true")
+    return lines
 
 
 def write_conf(settings: BrokerSettings) -> Path:
@@ -163,6 +207,14 @@ def settings_from_config(config: "DeviceConfig") -> BrokerSettings:
         persistence=section.persistence,
         autosave_interval_s=section.autosave_interval_s,
         password_file=section.password_file,
+        acl_file=section.acl_file,
+        tls_port=section.tls_port,
+        tls_listen=section.tls_listen,
+        ca_file=section.ca_file,
+        cert_file=section.cert_file,
+        key_file=section.key_file,
+        require_certificate=section.require_certificate,
+        use_identity_as_username=section.use_identity_as_username,
     )
 
 

@@ -1,0 +1,350 @@
+"""`taxhall provision init`: writes a device's config file — identity, broker, credentials and
+the hardware `detect` found — and checks it with the same loader every process uses.
+
+    taxhall provision init --role ROLE [--hall H] [--device D] [--broker URL] [--out FILE]
+                           [--credentials DIR] [--enrol TEXT | --enrol-scan]
+                           [--printer URL] [--idreader PORT] [--scanner KIND:PATH] [--no-detect] [--force]
+
+`--hall --device --broker` are the `taxhall` command's own overrides; the device id defaults to
+`<hostname>-<role>`. `--credentials DIR` takes the hall's credentials folder (or one device's
+folder in it) from `provision credentials` and copies this device's password and certificates
+next to the config; on the hall server (role ticketer) also the broker's password file, ACL and
+TLS files. `--enrol` takes an enrolment code instead (hall, device, role, broker, secret), or
+`--enrol-scan` waits for one on the scanner. Explicit hardware options beat detection.
+
+The file is written beside its final name, loaded with `taxhall.config.load_config` and the
+driver sections' models, and moved into place only when valid: a technician never leaves a
+device with a config that stops its processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from provisioning.detect import Found, Report, detect
+from provisioning.enrol import EnrolError, Enrolment, parse_enrolment
+from taxhall.config import ConfigError, ConfigSection, DeviceConfig, load_config
+
+ROLES = ("ticketer", "kiosk", "dispenser", "counter", "rater", "display", "led", "monitor")
+# What each role's device uses: printer, idreader, scanner.
+HARDWARE: dict[str, tuple[str, ...]] = {"kiosk": ("printer", "idreader", "scanner"), "dispenser": ("printer",)}
+# The app section that says "full screen" for each screen role.
+SCREEN_SECTION = {"kiosk": "kiosk", "dispenser": "dispenser", "counter": "counter", "rater": "rater",
+                  "display": "display_hall"}
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+
+
+class InitError(Exception):
+    """A config that cannot be written; str() is one line."""
+
+
+@dataclass
+class Hardware:
+    """What the config will use, and why, for the technician to read."""
+
+    printer: str = ""
+    idreader: str = ""
+    scanner_kind: str = "none"
+    scanner_device: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_hardware(report: Report, role: str) -> Hardware:
+    """Picks the role's printer, ID-card reader and scanner from a detect report."""
+    wants = HARDWARE.get(role, ())
+    chosen = Hardware()
+    if "printer" in wants:
+        printers = report.of_kind("printer")
+        if printers:
+            chosen.printer = printers[0].path
+            chosen.notes.append(f"printer: {printers[0].name} ({printers[0].path})")
+            if len(printers) > 1:
+                chosen.notes.append(f"  {len(printers) - 1} more printer(s) found; pass --printer URL to pick another")
+        else:
+            chosen.notes.append("printer: none found (plug it in and rerun, or pass --printer URL)")
+    scanner = _pick_scanner(report) if "scanner" in wants else None
+    if scanner is not None:
+        kind = "hid" if scanner.via == "input" else "camera" if scanner.via == "camera" else "serial"
+        chosen.scanner_kind, chosen.scanner_device = kind, scanner.path
+        chosen.notes.append(f"scanner: {scanner.name} ({kind}, {scanner.path})")
+    elif "scanner" in wants:
+        chosen.notes.append("scanner: none found (pass --scanner hid:/dev/input/by-id/... or serial:PORT)")
+    if "idreader" in wants:
+        serials = [f for f in report.of_kind("serial") if f.path != chosen.scanner_device]
+        known = [f for f in serials if "[scanner]" not in f.config]
+        reader = known[0] if known else (serials[0] if serials else None)
+        if reader is not None:
+            chosen.idreader = reader.path
+            guess = "" if known else " — a bare serial port, assumed to be the reader; check with selftest"
+            chosen.notes.append(f"ID-card reader: {reader.name} ({reader.path}){guess}")
+        else:
+            chosen.notes.append("ID-card reader: none found (pass --idreader /dev/serial/by-id/...)")
+    return chosen
+
+
+def _pick_scanner(report: Report) -> Found | None:
+    for via in ("input", "serial", "camera"):
+        for found in report.found:
+            if found.kind == "scanner" and found.via == via:
+                return found
+    cameras = report.of_kind("camera")
+    return cameras[0] if cameras else None
+
+
+def apply_overrides(hardware: Hardware, args: argparse.Namespace) -> Hardware:
+    """The technician's --printer, --idreader and --scanner replace what detection chose."""
+    def given(part: str, value: str) -> None:
+        hardware.notes = [n for n in hardware.notes if not n.startswith(part)] + [f"{part}: {value} (given)"]
+
+    if args.printer:
+        hardware.printer = args.printer
+        given("printer", args.printer)
+    if args.idreader:
+        hardware.idreader = args.idreader
+        given("ID-card reader", args.idreader)
+    if args.scanner:
+        kind, sep, path = args.scanner.partition(":")
+        if not sep or kind not in ("hid", "serial", "camera"):
+            raise InitError(f"--scanner {args.scanner!r}: expected hid:PATH, serial:PORT or camera:DEVICE")
+        hardware.scanner_kind, hardware.scanner_device = kind, path
+        given("scanner", args.scanner)
+    return hardware
+
+
+# ---------------------------------------------------------------- the file
+
+def toml_value(value: Any) -> str:
+    """A TOML value: JSON's strings, numbers and booleans are TOML's too."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def section_lines(name: str, values: dict[str, Any]) -> list[str]:
+    return ["", f"[{name}]", *(f"{key} = {toml_value(value)}" for key, value in values.items())]
+
+
+@dataclass(frozen=True)
+class Identity:
+    role: str
+    hall: str
+    device: str
+    broker: str
+
+
+def config_text(identity: Identity, hardware: Hardware, bus: dict[str, Any], broker: dict[str, Any]) -> str:
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    lines = [f"# {identity.role} device {identity.device} of hall {identity.hall}: written by "
+             f"`taxhall provision init` on {socket.gethostname()} at {stamp}.",
+             "# `taxhall config --config FILE` checks it; docs/config.md lists every key."]
+    lines += section_lines("device", {"id": identity.device, "hall": identity.hall})
+    lines += section_lines("bus", {"broker": identity.broker, **bus})
+    if broker:
+        lines += section_lines("broker", broker)
+    if hardware.printer:
+        lines += section_lines("printer", {"url": hardware.printer})
+    if hardware.idreader:
+        lines += section_lines("idreader", {"port": hardware.idreader})
+    if hardware.scanner_kind != "none":
+        lines += section_lines("scanner", {"kind": hardware.scanner_kind, "device": hardware.scanner_device})
+    screen = SCREEN_SECTION.get(identity.role)
+    if screen:
+        lines += section_lines(screen, {"fullscreen": True})
+    if identity.role == "led":
+        lines += ["", "# One table per board: port, counter (empty for the hall's main board), width, height.",
+                  "# [[display_led.boards]]", '# port = "/dev/taxhall/serial-..."', '# counter = "1"',
+                  "# width = 128", "# height = 32"]
+    return "\n".join(lines) + "\n"
+
+
+def validation_sections() -> dict[str, type[ConfigSection]]:
+    """The section models init writes into; the apps' own sections are checked when they exist."""
+    from drivers.idcard.config import SECTIONS as IDREADER
+    from drivers.printer.config import SECTIONS as PRINTER
+    from drivers.scanner.config import SECTIONS as SCANNER
+
+    sections: dict[str, type[ConfigSection]] = {**PRINTER, **IDREADER, **SCANNER}
+    for module, name in (("ticketer.dispenser_app", "SECTIONS"), ("ticketer.counter_app", "SECTIONS"),
+                         ("ticketer.rater_app", "SECTIONS"), ("display.hall_app", "SECTIONS"),
+                         ("kiosk.config", "SECTIONS")):
+        try:
+            sections.update(getattr(__import__(module, fromlist=[name]), name))
+        except Exception:  # an application still being built must not stop a technician
+            continue
+    return sections
+
+
+def validate(path: Path, role: str) -> DeviceConfig:
+    from taxhall.cli import SECTION_NAMES
+
+    return load_config(path, role, sections=validation_sections(), accepted=SECTION_NAMES)
+
+
+# ---------------------------------------------------------------- credentials
+
+def copy_secret(source: Path, target: Path) -> None:
+    """Copies a secret as root:taxhall 0640 (the processes run as taxhall), or 0600 when
+    there is no such group (a test, a workstation)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o600)
+    try:
+        import grp
+
+        os.chown(target, -1, grp.getgrnam("taxhall").gr_gid)
+        os.chmod(target, 0o640)
+    except (KeyError, PermissionError):
+        pass
+
+
+def device_folder(credentials: Path, device: str) -> Path:
+    """A device's folder: DIR itself when it holds mqtt-password, else DIR/devices/DEVICE."""
+    if (credentials / "mqtt-password").exists():
+        return credentials
+    folder = credentials / "devices" / device
+    if not (folder / "mqtt-password").exists():
+        raise InitError(f"no credentials for {device} in {credentials} (run provision credentials --add {device}:ROLE)")
+    return folder
+
+
+def install_credentials(credentials: Path, identity: Identity, etc: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Copies this device's secrets into `etc`; returns the [bus] keys, the [broker] keys (hall
+    server only) and the broker URL the credentials were made for ("" if none)."""
+    folder = device_folder(credentials, identity.device)
+    copy_secret(folder / "mqtt-password", etc / "mqtt-password")
+    bus: dict[str, Any] = {"username": identity.device, "password_file": str(etc / "mqtt-password")}
+    for name, key in (("ca.crt", "ca_file"), ("client.crt", "cert_file"), ("client.key", "key_file")):
+        if (folder / name).exists():
+            copy_secret(folder / name, etc / name)
+            bus[key] = str(etc / name)
+    url = ""
+    if (folder / "bus.toml").exists():
+        url = str(tomllib.loads((folder / "bus.toml").read_text()).get("bus", {}).get("broker", ""))
+    broker: dict[str, Any] = {}
+    hall_broker = credentials / "broker"
+    if identity.role == "ticketer" and (hall_broker / "passwd").exists():
+        # Closed to strangers by password and ACL, the broker can face the hall's network.
+        broker = {"listen": "0.0.0.0"}
+        copy_secret(hall_broker / "passwd", etc / "broker" / "passwd")
+        copy_secret(hall_broker / "acl", etc / "broker" / "acl")
+        broker |= {"password_file": str(etc / "broker" / "passwd"), "acl_file": str(etc / "broker" / "acl")}
+        if (hall_broker / "server.crt").exists():
+            for name in ("ca.crt", "server.crt", "server.key"):
+                copy_secret(hall_broker / name, etc / "broker" / name)
+            broker |= {"tls_port": 8883, "ca_file": str(etc / "broker" / "ca.crt"),
+                       "cert_file": str(etc / "broker" / "server.crt"), "key_file": str(etc / "broker" / "server.key"),
+                       "require_certificate": True, "use_identity_as_username": True}
+    return bus, broker, url
+
+
+def install_enrolment(enrolment: Enrolment, etc: Path) -> dict[str, Any]:
+    etc.mkdir(parents=True, exist_ok=True)
+    secret = etc / "mqtt-password"
+    tmp = etc / ".mqtt-password.new"
+    tmp.write_text(enrolment.secret + "\n")
+    tmp.replace(secret)
+    os.chmod(secret, 0o600)
+    return {"username": enrolment.device, "password_file": str(secret)}
+
+
+def scan_enrolment(hardware: Hardware, timeout_s: float) -> str:
+    """Waits for the technician to scan the enrolment code on this device's scanner."""
+    from drivers.scanner.config import ScannerSection, open_scanner
+
+    if hardware.scanner_kind == "none":
+        raise InitError("--enrol-scan: no scanner found; pass --scanner KIND:PATH or paste the code with --enrol")
+    section = ScannerSection(kind=hardware.scanner_kind, device=hardware.scanner_device)  # type: ignore[arg-type]
+    print(f"scan the enrolment code now ({timeout_s:g} s)…", flush=True)
+    with open_scanner(section) as scanner:
+        scan = scanner.read(timeout_s)
+    if scan is None:
+        raise InitError("--enrol-scan: nothing was scanned in time")
+    return scan.text
+
+
+# ---------------------------------------------------------------- the command
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", choices=ROLES, help="what this device is (required unless --enrol gives it)")
+    parser.add_argument("--out", type=Path, default=Path("/etc/taxhall/device.toml"), metavar="FILE",
+                        help="where to write (default /etc/taxhall/device.toml); secrets go beside it")
+    parser.add_argument("--credentials", type=Path, metavar="DIR", help="the hall's credentials folder, or this device's")
+    parser.add_argument("--enrol", metavar="TEXT", help="an enrolment code (taxhall:enrol?...)")
+    parser.add_argument("--enrol-scan", action="store_true", help="wait for the enrolment code on the scanner")
+    parser.add_argument("--printer", metavar="URL", help="printer URL instead of the detected one")
+    parser.add_argument("--idreader", metavar="PORT", help="ID-card reader port instead of the detected one")
+    parser.add_argument("--scanner", metavar="KIND:PATH", help="hid:/dev/input/by-id/..., serial:PORT or camera:DEV")
+    parser.add_argument("--no-detect", action="store_true", help="do not look for hardware")
+    parser.add_argument("--force", action="store_true", help="replace an existing config file")
+
+
+def given_identity(config: DeviceConfig, role: str) -> tuple[str, str]:
+    """(hall, device) from the command line overrides; the device id defaults to host-role
+    (the loader made it `<host>-provision` when --device was not given)."""
+    host = socket.gethostname().split(".")[0]
+    device = config.device_id
+    if device == f"{host}-provision":
+        device = f"{host}-{role}"
+    return config.hall, device
+
+
+def run_init(config: DeviceConfig, args: argparse.Namespace) -> int:
+    try:
+        path = write_config(config, args)
+    except (InitError, EnrolError, ConfigError, OSError) as exc:
+        print(f"taxhall provision init: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}; next: taxhall provision selftest --config {path}")
+    return 0
+
+
+def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
+    out: Path = args.out.resolve()  # paths written into the config must not depend on the cwd
+    if out.exists() and not args.force:
+        raise InitError(f"{out} exists; pass --force to replace it")
+    report = Report() if args.no_detect else detect()
+    enrolment: Enrolment | None = None
+    hardware = apply_overrides(choose_hardware(report, args.role or "kiosk"), args)
+    if args.enrol or args.enrol_scan:
+        enrolment = parse_enrolment(args.enrol or scan_enrolment(hardware, 60.0))
+    role = enrolment.role if enrolment else args.role
+    if role is None:
+        raise InitError("--role is required (or an enrolment code that names it)")
+    if enrolment and args.role and args.role != enrolment.role:
+        raise InitError(f"--role {args.role} but the enrolment code is for a {enrolment.role}")
+    if not args.role or args.role != role:
+        hardware = apply_overrides(choose_hardware(report, role), args)
+    hall, device = given_identity(config, role)
+    broker_url = config.bus.broker
+    etc = out.parent
+    bus: dict[str, Any] = {}
+    broker: dict[str, Any] = {}
+    if enrolment:
+        hall, device, broker_url = enrolment.hall, enrolment.device, enrolment.broker
+        bus = install_enrolment(enrolment, etc)
+    elif args.credentials:
+        bus, broker, url = install_credentials(args.credentials, Identity(role, hall, device, broker_url), etc)
+        if url and broker_url == DEFAULT_BROKER:
+            broker_url = url  # the credentials know the hall's broker; an explicit --broker wins
+    for note in hardware.notes:
+        print(note)
+    text = config_text(Identity(role, hall, device, broker_url), hardware, bus, broker)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temp = out.with_name(f".{out.name}.new")
+    temp.write_text(text)
+    try:
+        validate(temp, role)
+    except ConfigError as exc:
+        temp.unlink()
+        raise InitError(f"the config made for this device does not validate ({exc}); nothing was written") from None
+    os.chmod(temp, 0o644)
+    temp.replace(out)
+    return out
