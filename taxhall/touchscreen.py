@@ -95,3 +95,20 @@ def screenshot_responder(timeout_s: float = 5.0) -> Callable[[Any], dict[str, An
         return {"path": result["path"]}
 
     return respond
+
+
+def keep_watchdog_fed() -> None:
+    """Under systemd (Type=notify, WatchdogSec=): READY=1 once the first frame is drawn, then
+    WATCHDOG=1 from Kivy's clock, so a UI whose main loop hangs stops the keep-alives and is
+    restarted. Call once from the App's build(); a no-op outside systemd."""
+    from kivy.clock import Clock
+
+    from taxhall.watchdog import Watchdog
+
+    watchdog = Watchdog.from_env()
+    if not watchdog.enabled:
+        return
+    # The clock callbacks keep `watchdog` alive; scheduled from the UI thread, they run only
+    # while that thread turns, which is the point.
+    Clock.schedule_once(lambda dt: watchdog.ready())
+    Clock.schedule_interval(lambda dt: watchdog.kick(), watchdog.kick_every_s / 2)

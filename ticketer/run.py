@@ -17,6 +17,7 @@ from pathlib import Path
 
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig
+from taxhall.watchdog import Watchdog
 from ticketer.calendar import business_day, day_from_iso, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
@@ -52,13 +53,19 @@ def serve_queue(config: DeviceConfig, section: TicketerSection) -> int:
         log.error("cannot open the queue database %s: %s", path, exc)
         return 1
     service = TicketerService(engine, HallBus(config, figures=engine.figures))
+    # systemd (Type=notify, WatchdogSec=): ready once serving, then a keep-alive per loop
+    # turn, so an engine whose loop hangs is restarted; a no-op outside systemd.
+    watchdog = Watchdog.from_env()
     try:
         service.start()
         log.info("queue engine of hall %s: services %s, %d counters, database %s", config.hall,
                  ", ".join(engine.services), len(engine.counters), path)
-        while not stop.wait(section.alarm_check_s):
+        watchdog.ready(f"serving hall {config.hall}")
+        while not stop.wait(min(section.alarm_check_s, watchdog.kick_every_s)):
             service.tick()
+            watchdog.kick()
         log.info("stopping")
+        watchdog.stopping()
     finally:
         service.close()
         for sig, handler in previous.items():
