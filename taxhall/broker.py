@@ -23,6 +23,21 @@ class BrokerError(Exception):
 
 
 @dataclass(frozen=True)
+class BridgeSettings:
+    """A bridge from this (hall) broker to a central one; see bridge_lines."""
+
+    hall: str
+    address: str  # host:port
+    remote_username: str = ""
+    remote_password: str = ""
+    local_username: str = ""
+    local_password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
 class BrokerSettings:
     listen: str = "127.0.0.1"
     port: int = 1883
@@ -43,6 +58,7 @@ class BrokerSettings:
     require_certificate: bool = False
     # ...and its common name becomes their user name, so the ACL applies to it.
     use_identity_as_username: bool = False
+    bridge: BridgeSettings | None = None
 
 
 def has_users(password_file: str) -> bool:
@@ -95,7 +111,59 @@ def mosquitto_conf(settings: BrokerSettings) -> str:
     # client without a name has no business on the bus.
     closed = users or bool(settings.acl_file) or settings.use_identity_as_username
     lines.append("allow_anonymous false" if closed else "allow_anonymous true")
+    if settings.bridge:
+        lines += bridge_lines(settings.bridge)
     return "\n".join(lines) + "\n"
+
+
+# What a hall sends to the central broker, and takes from it: (topic below the hall root,
+# direction, QoS). Topics keep the hall in their name, so the central side sees every hall
+# under taxhall/v1/+/ without any remapping.
+BRIDGED: tuple[tuple[str, str, int], ...] = (
+    ("device/+/status", "out", 1),
+    ("device/+/telemetry", "out", 0),
+    ("device/+/event", "out", 1),
+    ("queue/state", "out", 1),
+    ("queue/calls", "out", 1),
+    ("device/+/reply", "out", 1),  # answers to central operators' commands
+    ("device/+/cmd/#", "in", 1),
+    ("display/#", "in", 1),
+    ("kiosk/#", "in", 1),
+)
+
+
+def bridge_lines(bridge: BridgeSettings) -> list[str]:
+    """Mosquitto's bridge block. MQTT 5 on the bridge, so a command's response topic and
+    correlation data reach the device and its answer finds its way back."""
+    name = f"taxhall-{bridge.hall}-bridge"
+    lines = [
+        f"connection {name}",
+        f"address {bridge.address}",
+        "bridge_protocol_version mqttv50",
+        f"remote_clientid {name}",
+        f"local_clientid {name}-local",
+        # A persistent session on both sides: queued QoS 1 messages survive a WAN outage.
+        "cleansession false",
+        "try_private true",
+        "restart_timeout 2 60",
+        "notifications true",
+    ]
+    if bridge.remote_username:
+        lines.append(f"remote_username {bridge.remote_username}")
+    if bridge.remote_password:
+        lines.append(f"remote_password {bridge.remote_password}")
+    if bridge.local_username:
+        lines.append(f"local_username {bridge.local_username}")
+    if bridge.local_password:
+        lines.append(f"local_password {bridge.local_password}")
+    if bridge.ca_file:
+        lines.append(f"bridge_cafile {Path(bridge.ca_file).resolve()}")
+        if bridge.cert_file:
+            lines += [f"bridge_certfile {Path(bridge.cert_file).resolve()}",
+                      f"bridge_keyfile {Path(bridge.key_file).resolve()}"]
+    root = f"taxhall/v1/{bridge.hall}"
+    lines += [f"topic {root}/{topic} {direction} {qos}" for topic, direction, qos in BRIDGED]
+    return lines
 
 
 def tls_listener_lines(settings: BrokerSettings) -> list[str]:
@@ -123,7 +191,10 @@ def tls_listener_lines(settings: BrokerSettings) -> list[str]:
 def write_conf(settings: BrokerSettings) -> Path:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "mosquitto.conf"
-    path.write_text(mosquitto_conf(settings))
+    text = mosquitto_conf(settings)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)  # a bridge puts passwords into it
+    path.write_text(text)
     return path
 
 
@@ -215,19 +286,39 @@ def settings_from_config(config: "DeviceConfig") -> BrokerSettings:
         key_file=section.key_file,
         require_certificate=section.require_certificate,
         use_identity_as_username=section.use_identity_as_username,
+        bridge=bridge_from_config(config),
+    )
+
+
+def _secret(path: str) -> str:
+    return Path(path).read_text().strip() if path else ""
+
+
+def bridge_from_config(config: "DeviceConfig") -> BridgeSettings | None:
+    section = config.broker.bridge
+    if section is None:
+        return None
+    return BridgeSettings(
+        hall=config.hall, address=section.address, remote_username=section.remote_username,
+        remote_password=_secret(section.remote_password_file), local_username=section.local_username,
+        local_password=_secret(section.local_password_file), ca_file=section.ca_file, cert_file=section.cert_file,
+        key_file=section.key_file,
     )
 
 
 def run_broker(config: "DeviceConfig") -> int:
     """`taxhall broker`: writes the config and becomes Mosquitto (so systemd supervises it)."""
-    settings = settings_from_config(config)
     try:
+        settings = settings_from_config(config)  # reads the bridge's password files
         binary = mosquitto_binary(config.broker.executable)
         conf = write_conf(settings)
     except (BrokerError, OSError) as exc:
         print(f"taxhall broker: {exc}", file=sys.stderr)
         return 1
-    anonymous = "off (password file has users)" if has_users(settings.password_file) else "on (no users yet)"
+    anonymous = ("off (password file has users)" if has_users(settings.password_file) else
+                 "off (ACL or certificate identities)" if "allow_anonymous false" in conf.read_text() else "on (no users yet)")
+    if settings.bridge:
+        anonymous += f"; bridged to {settings.bridge.address}"
     print(f"taxhall broker: Mosquitto on {settings.listen}:{settings.port}, config {conf}, anonymous access {anonymous}", flush=True)
     os.execv(binary, [binary, "-c", str(conf)])
     return 0  # not reached

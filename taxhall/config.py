@@ -71,6 +71,28 @@ class LogSection(ConfigSection):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
 
+class BridgeSection(ConfigSection):
+    """`[broker.bridge]`: the hall broker forwards health and queue figures to a central broker
+    and takes commands and content back (docs/fleet.md)."""
+
+    address: str = Field(description="the central broker, host:port")
+    remote_username: str = Field("", description="this hall's user name on the central broker")
+    remote_password_file: str = Field("", description="file holding that user's password")
+    local_username: str = Field("bridge", description="the bridge's user on this hall's broker (ACL role bridge)")
+    local_password_file: str = Field("", description="file holding the bridge user's password on this broker")
+    ca_file: str = Field("", description="TLS to the central broker: its CA certificate; empty: plain MQTT")
+    cert_file: str = Field("", description="TLS: this hall's client certificate, if the central broker wants one")
+    key_file: str = Field("", description="TLS: the key of cert_file")
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("host:port of the central broker")
+        return value
+
+
 class BrokerSection(ConfigSection):
     listen: str = Field("127.0.0.1", description="address Mosquitto listens on")
     port: int = Field(1883, ge=1, le=65535, description="port Mosquitto listens on")
@@ -85,6 +107,7 @@ class BrokerSection(ConfigSection):
     key_file: str = Field("", description="TLS: the broker's private key")
     require_certificate: bool = Field(False, description="TLS: clients must show a certificate signed by ca_file")
     use_identity_as_username: bool = Field(False, description="TLS: a client certificate's common name is its user name")
+    bridge: BridgeSection | None = Field(None, description="[broker.bridge]: forward to a central broker")
     executable: str = Field("mosquitto", description="the Mosquitto binary")
 
 

@@ -17,7 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from provisioning.acl import Account
 from provisioning.credentials import Plan, make_credentials
 from provisioning.tlsca import issue, make_ca
-from taxhall.broker import BrokerError, BrokerProcess, BrokerSettings, free_port, mosquitto_conf
+from taxhall.broker import (
+    BridgeSettings, BrokerError, BrokerProcess, BrokerSettings, free_port, mosquitto_conf, settings_from_config, write_conf,
+)
 from taxhall.bus import HallBus, RequestTimeout
 from taxhall.commands import send_command, serve_command
 from taxhall.config import Overrides, load_config
@@ -266,3 +268,56 @@ def test_broker_config_with_acl_and_tls(tmp_path: Path) -> None:
     assert "use_identity_as_username true" in conf
     with pytest.raises(BrokerError, match="key_file"):
         mosquitto_conf(BrokerSettings(tls_port=8883, ca_file="a", cert_file="b"))
+
+
+def test_bridge_to_a_central_broker_carries_status_out_and_commands_in(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A hall broker (passwords, ACL) bridged over MQTT 5 to a central broker: the hall's
+    statuses appear centrally, and a central operator's command reaches a hall device and is
+    answered, with who asked in the device's log."""
+    creds = tmp_path / "creds"
+    make_credentials(Plan(HALL, creds, (Account("kiosk-1", "kiosk"), Account("bridge", "bridge"))))
+    central = BrokerProcess(BrokerSettings(port=free_port(), data_dir=tmp_path / "central", persistence=False)).start()
+    hall = BrokerProcess(BrokerSettings(
+        port=free_port(), data_dir=tmp_path / "hall", persistence=False, password_file=str(creds / "broker" / "passwd"),
+        acl_file=str(creds / "broker" / "acl"),
+        bridge=BridgeSettings(hall=HALL, address=f"127.0.0.1:{central.settings.port}", local_username="bridge",
+                              local_password=password(creds, "bridge")))).start()
+    kiosk = bus_for(hall, creds, tmp_path, "kiosk-1", "kiosk")
+    ops = HallBus(load_config(None, "operator", Overrides(broker=central.url, hall=HALL, device="central-li",
+                                                          data_dir=str(tmp_path / "ops")))).start(wait_s=5)
+    try:
+        statuses: list[str] = []
+        seen_status = threading.Event()
+        ops.subscribe("device/+/status", lambda m: (statuses.append(m.suffix), seen_status.set()))
+        assert seen_status.wait(10), "the hall's statuses did not reach the central broker"
+        assert "device/kiosk-1/status" in statuses
+        serve_command(kiosk, "ping", lambda m: {"pong": True})
+        with caplog.at_level(logging.INFO, logger="taxhall.commands"):
+            reply = send_command(ops, "kiosk-1", "ping", timeout_s=5)
+        assert reply["ok"] and reply["pong"] is True
+        assert "central-li (reply to central-li)" in caplog.text
+    finally:
+        ops.close(drain_s=0.2)
+        kiosk.close(drain_s=0.2)
+        hall.stop()
+        central.stop()
+
+
+def test_bridge_from_the_device_config(tmp_path: Path) -> None:
+    (tmp_path / "central-password").write_text("c3ntral\n")
+    (tmp_path / "bridge-password").write_text("l0cal\n")
+    config_file = tmp_path / "device.toml"
+    config_file.write_text(f'[device]\nhall = "{HALL}"\ndata_dir = "{tmp_path}"\n[broker.bridge]\n'
+                           f'address = "central.example:8883"\nremote_username = "hall-{HALL}"\n'
+                           f'remote_password_file = "{tmp_path / "central-password"}"\n'
+                           f'local_password_file = "{tmp_path / "bridge-password"}"\nca_file = "/etc/taxhall/central-ca.crt"\n')
+    settings = settings_from_config(load_config(config_file, "broker"))
+    conf = write_conf(settings)
+    text = conf.read_text()
+    assert f"connection taxhall-{HALL}-bridge" in text and "address central.example:8883" in text
+    assert "bridge_protocol_version mqttv50" in text and "remote_password c3ntral" in text
+    assert "local_username bridge" in text and "local_password l0cal" in text
+    assert "bridge_cafile /etc/taxhall/central-ca.crt" in text
+    assert f"topic taxhall/v1/{HALL}/device/+/cmd/# in 1" in text and f"topic taxhall/v1/{HALL}/device/+/status out 1" in text
+    assert oct(conf.stat().st_mode)[-3:] == "600"  # it holds passwords
