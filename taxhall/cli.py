@@ -125,7 +125,7 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
 # others be (one file can serve a kiosk's printer, reader and scanner); `taxhall config`
 # validates them all. tests/test_cli.py checks this list against the applications' SECTIONS.
 SECTION_NAMES = ("ticketer", "dispenser", "counter", "rater", "kiosk", "gateway", "printer", "idreader", "scanner",
-                 "display_hall", "voice", "display_led")
+                 "display_hall", "voice", "display_led", "web")
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -144,6 +144,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                target_sections={"hall": "display.hall_app:SECTIONS", "led": "display.led_service:SECTIONS"}),
     Subcommand("monitor", "device health of a hall or a fleet (monitor [--fleet] [--json] [--prometheus HOST:PORT])",
                target="taxhall.monitor:run"),
+    Subcommand("web", "the hall on the web: mobile queue page and supervisor dashboard (web --listen HOST:PORT)",
+               target="web.app:run", target_sections="web.config:SECTIONS"),
     Subcommand("provision", "technician tools: detect hardware, write config, self-test (provision detect ...)",
                target="provisioning.command:run"),
     Subcommand("sim", "simulated hardware speaking the real wire protocols (sim printer|idreader|scanner|led ...)",

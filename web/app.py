@@ -1,0 +1,437 @@
+"""`taxhall web --listen HOST:PORT`: the mobile queue page and the supervisor's dashboard.
+
+A FastAPI app under uvicorn. Pages: `/` (waiting per service, open or closed), `/t/{token}`
+(one ticket, live by server-sent events at `/t/{token}/events`), `/admin` (login; live board,
+alarms, statistics with CSV export, pause/resume a counter, broadcast a notice). Everything it
+knows comes from the hall bus (web/bridge.py); actions go back over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import secrets
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from taxhall.bus import HallBus
+from taxhall.bus.errors import BusError
+from taxhall.bus.schemas import now_iso
+from taxhall.config import DeviceConfig
+from web.auth import LoginThrottle, Session, Sessions, check_password, hash_password, load_users
+from web.bridge import HallBridge
+from web.config import WebSection, data_path, web_section
+from web.i18n import pick_lang, words
+from web.stats import day_key, day_rows, rows_csv
+
+log = logging.getLogger("web")
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+SESSION_COOKIE = "th_session"
+LOGIN_CSRF_COOKIE = "th_login"
+_HEARTBEAT_S = 15.0
+
+
+class WebApp:
+    """The app's parts: settings, the bridge to the bus, sessions, the action log."""
+
+    def __init__(self, config: DeviceConfig, section: WebSection, bus: HallBus) -> None:
+        self.config = config
+        self.section = section
+        self.bus = bus
+        self.bridge = HallBridge(bus, refresh_s=section.refresh_s)
+        self.users_path = data_path(config, section.users_file, "web", "users.toml")
+        self.db_path = data_path(config, section.ticketer_db, "ticketer", "queue.sqlite")
+        self.actions_path = data_path(config, section.actions_log, "web", "actions.jsonl")
+        self.sessions = Sessions(section.session_lifetime_s, section.session_idle_s)
+        self.throttle = LoginThrottle(section.login_attempts, section.login_window_s)
+        self._actions_lock = threading.Lock()
+
+    def log_action(self, user: str, action: str, **details: Any) -> None:
+        """Who did what, to the journal and to the action log the dashboard shows."""
+        entry = {"at": now_iso(), "user": user, "action": action, **details}
+        log.info("dashboard action by %s: %s %s", user, action, details)
+        with self._actions_lock:
+            self.actions_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.actions_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def recent_actions(self, n: int = 20) -> list[dict[str, Any]]:
+        if not self.actions_path.exists():
+            return []
+        lines = self.actions_path.read_text(encoding="utf-8").splitlines()[-n:]
+        return [json.loads(line) for line in reversed(lines) if line.strip()]
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _lang(request: Request) -> str:
+    return pick_lang(request.query_params.get("lang"), request.cookies.get("lang"))
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    web: WebApp = request.app.state.web
+    lang = _lang(request)
+    response = TEMPLATES.TemplateResponse(request, name, {
+        "lang": lang, "w": words(lang), "hall": web.section.hall_name if lang == "zh" else web.section.hall_name_en,
+        "other_lang": "en" if lang == "zh" else "zh", **context}, status_code=status)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+    _no_store(response)
+    return response
+
+
+def _no_store(response: Response) -> None:
+    # A ticket's page must not linger in a shared phone's or a proxy's cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+
+
+def _session(request: Request) -> tuple[str | None, Session | None]:
+    web: WebApp = request.app.state.web
+    sid = request.cookies.get(SESSION_COOKIE)
+    return sid, web.sessions.get(sid)
+
+
+def _csrf_ok(session: Session, sent: str | None) -> bool:
+    return bool(sent) and secrets.compare_digest(session.csrf.encode(), (sent or "").encode())
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:
+    response = StreamingResponse(stream, media_type="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must not hold events back
+    return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(web: WebApp) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        web.bridge.start(asyncio.get_running_loop())
+        yield
+        web.bridge.close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = web
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"bus": web.bus.connected, "state": web.bridge.state is not None,
+                             "ticket_pages": web.bridge.watched_count()})
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> HTMLResponse:
+        state = web.bridge.state
+        services = (state or {}).get("services", {})
+        return _page(request, "home.html", services=services, have_state=state is not None,
+                     hall_open=any(s.get("open") for s in services.values()))
+
+    async def resolve(token: str) -> dict[str, Any] | None:
+        if len(token) > 64:
+            return None
+        cached = web.bridge.cached(token)
+        if cached is not None and cached.get("state") != "done":
+            return cached
+        return await asyncio.to_thread(web.bridge.ask_status, token)
+
+    @app.get("/t/{token}", response_class=HTMLResponse)
+    async def ticket_page(request: Request, token: str) -> HTMLResponse:
+        try:
+            status = await resolve(token)
+        except BusError:
+            return _page(request, "unavailable.html", status=503)
+        if status is None:
+            # The same page for every token that is not a live ticket: it tells a guesser nothing.
+            return _page(request, "not_found.html", status=404)
+        names = (web.bridge.state or {}).get("services", {}).get(status["service"], {})
+        return _page(request, "ticket.html", ticket=status, token=token,
+                     service_name=names.get("name" if _lang(request) == "zh" else "name_en") or names.get("name") or status["service"])
+
+    @app.get("/t/{token}/events")
+    async def ticket_events(request: Request, token: str) -> Response:
+        try:
+            status = await resolve(token)
+        except BusError:
+            return PlainTextResponse("unavailable", status_code=503)
+        if status is None:
+            return PlainTextResponse("not found", status_code=404)
+        watched, event = web.bridge.follow(token, status)
+
+        async def stream() -> AsyncIterator[bytes]:
+            sent: dict[str, Any] | None = None
+            try:
+                yield b"retry: 2000\n\n"
+                while True:
+                    current = dict(watched.status)
+                    if current != sent:
+                        yield _sse("ticket", current)
+                        sent = current
+                    if current.get("state") == "done":
+                        return
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(event.wait(), _HEARTBEAT_S)
+                        event.clear()
+                        continue
+                    yield b": keep-alive\n\n"
+            finally:
+                web.bridge.unfollow(watched, event)
+
+        return _sse_response(stream())
+
+    # ------------------------------------------------------------------ dashboard
+
+    @app.get("/admin/login", response_class=HTMLResponse)
+    async def login_form(request: Request) -> HTMLResponse:
+        return _login_page(request)
+
+    def _login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+        token = secrets.token_urlsafe(24)
+        response = _page(request, "login.html", status=status, csrf=token, error=error)
+        # Double-submit: a form posted from another site cannot know this cookie's value.
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.section.secure_cookies,
+                            path="/admin")
+        return response
+
+    @app.post("/admin/login")
+    async def login(request: Request, user: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not csrf or not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
+            return PlainTextResponse("CSRF token missing or wrong", status_code=403)
+        keys = (f"ip:{_client(request)}", f"user:{user}")
+        w = words(_lang(request))
+        if web.throttle.blocked(*keys):
+            log.warning("login throttled for %s from %s", user, _client(request))
+            return _login_page(request, w["too_many"], status=429)
+        users = await asyncio.to_thread(load_users, web.users_path)
+        if not await asyncio.to_thread(check_password, users, user, password):
+            web.throttle.failed(*keys)
+            log.warning("failed dashboard login for %r from %s", user, _client(request))
+            return _login_page(request, w["bad_login"], status=401)
+        sid, _ = web.sessions.open(user)
+        web.log_action(user, "login", client=_client(request))
+        response = RedirectResponse("/admin", status_code=303)
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=web.section.secure_cookies,
+                            max_age=web.section.session_lifetime_s)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+        return response
+
+    @app.post("/admin/logout")
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
+        sid, session = _session(request)
+        if session is None:
+            return RedirectResponse("/admin/login", status_code=303)
+        if not _csrf_ok(session, csrf):
+            return PlainTextResponse("CSRF token missing or wrong", status_code=403)
+        web.sessions.close(sid)
+        web.log_action(session.user, "logout")
+        response = RedirectResponse("/admin/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/admin", response_class=HTMLResponse)
+    async def admin(request: Request, date: str = "") -> Response:
+        _, session = _session(request)
+        if session is None:
+            return RedirectResponse("/admin/login", status_code=303)
+        day = _pick_day(date)
+        rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone) if day else []
+        by_hour = [r for r in rows if r.group == "hour"]
+        top = max([r.served for r in by_hour] or [1]) or 1
+        return _page(request, "admin.html", user=session.user, csrf=session.csrf, board=web.bridge.board(),
+                     rows=rows, by_hour=by_hour, top=top, day=day, iso_day=_iso(day),
+                     notice=web.bridge.notice, actions=web.recent_actions())
+
+    def _pick_day(date: str) -> str:
+        if date:
+            try:
+                return day_key(date)
+            except ValueError:
+                return ""
+        return str((web.bridge.state or {}).get("day") or time.strftime("%Y%m%d"))
+
+    @app.get("/admin/stats.csv")
+    async def stats_csv(request: Request, date: str = "") -> Response:
+        _, session = _session(request)
+        if session is None:
+            return PlainTextResponse("log in first", status_code=401)
+        day = _pick_day(date)
+        if not day:
+            return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
+        rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone)
+        web.log_action(session.user, "export_csv", day=day)
+        return Response(rows_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="queue-stats-{day}.csv"',
+                                 "Cache-Control": "no-store"})
+
+    @app.get("/admin/events")
+    async def board_events(request: Request) -> Response:
+        sid, session = _session(request)
+        if session is None:
+            return PlainTextResponse("log in first", status_code=401)
+        event = web.bridge.board_listener()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 2000\n\n"
+                while True:
+                    if web.sessions.get(sid) is None:
+                        yield _sse("expired", {})
+                        return
+                    yield _sse("board", web.bridge.board())
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(event.wait(), _HEARTBEAT_S)
+                    event.clear()
+                    await asyncio.sleep(0.05)  # a burst of changes becomes one update
+            finally:
+                web.bridge.drop_board_listener(event)
+
+        return _sse_response(stream())
+
+    async def _action(request: Request, csrf: str) -> tuple[Session | None, Response | None]:
+        _, session = _session(request)
+        if session is None:
+            return None, PlainTextResponse("log in first", status_code=401)
+        if not _csrf_ok(session, csrf):
+            log.warning("dashboard action without a valid CSRF token from %s", _client(request))
+            return None, PlainTextResponse("CSRF token missing or wrong", status_code=403)
+        return session, None
+
+    async def _queue_request(op: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await asyncio.to_thread(web.bus.request, f"queue/req/{op}", {"request_id": f"web-{uuid.uuid4().hex}", **body},
+                                           check=False)
+        except BusError as exc:
+            return {"ok": False, "error": {"code": "unavailable", "message": str(exc)}}
+
+    def _after_action(request: Request, reply: dict[str, Any]) -> Response:
+        if request.headers.get("accept", "").startswith("application/json"):
+            return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
+        return RedirectResponse("/admin" + ("" if reply.get("ok") else "?error=" + reply["error"]["code"]), status_code=303)
+
+    @app.post("/admin/pause")
+    async def pause(request: Request, counter: str = Form(""), reason: str = Form("supervisor"), csrf: str = Form("")) -> Response:
+        session, refused = await _action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        reply = await _queue_request("pause", {"counter": counter, "reason": reason or "supervisor"})
+        web.log_action(session.user, "pause", counter=counter, reason=reason, ok=reply.get("ok"))
+        return _after_action(request, reply)
+
+    @app.post("/admin/resume")
+    async def resume(request: Request, counter: str = Form(""), csrf: str = Form("")) -> Response:
+        session, refused = await _action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        reply = await _queue_request("resume", {"counter": counter})
+        web.log_action(session.user, "resume", counter=counter, ok=reply.get("ok"))
+        return _after_action(request, reply)
+
+    @app.post("/admin/notice")
+    async def notice(request: Request, text: str = Form(""), text_en: str = Form(""), csrf: str = Form("")) -> Response:
+        session, refused = await _action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        body = {"text": text.strip()[:500], "text_en": text_en.strip()[:500], "at": now_iso(), "by": session.user}
+        # Retained: a hall screen that starts later shows it too.
+        await asyncio.to_thread(web.bus.publish, "display/notice", body, qos=1, retain=True)
+        web.log_action(session.user, "notice", text=body["text"], text_en=body["text_en"])
+        return _after_action(request, {"ok": True})
+
+    return app
+
+
+def _iso(day: str) -> str:
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}" if len(day) == 8 else ""
+
+
+# ---------------------------------------------------------------------- running
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen wants HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class ServerThread:
+    """uvicorn in a thread of this process: for tests and the load bench."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                                    timeout_graceful_shutdown=1))
+        self.thread = threading.Thread(target=self.server.run, name="web-uvicorn", daemon=True)
+        self.url = f"http://{host}:{port}"
+
+    def start(self, timeout_s: float = 10.0) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the web server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+def run(config: DeviceConfig, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="taxhall web", description="the hall on the web: mobile queue page and supervisor dashboard")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default [web] listen, 127.0.0.1:8080)")
+    parser.add_argument("--hash-password", action="store_true",
+                        help="read a password (from the terminal or stdin) and print its argon2 hash for the users file")
+    args = parser.parse_args(argv)
+    if args.hash_password:
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("taxhall web: empty password", file=sys.stderr)
+            return 2
+        print(f'password_hash = "{hash_password(password)}"')
+        return 0
+    section = web_section(config)
+    try:
+        host, port = parse_listen(args.listen or section.listen)
+    except ValueError as exc:
+        print(f"taxhall web: {exc}", file=sys.stderr)
+        return 2
+    bus = HallBus(config)
+    bus.start(wait_s=5.0)
+    web = WebApp(config, section, bus)
+    if not web.users_path.exists():
+        log.warning("no users file at %s: nobody can log in to /admin (taxhall web --hash-password)", web.users_path)
+    try:
+        uvicorn.run(create_app(web), host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    finally:
+        bus.close()
+    return 0
