@@ -231,15 +231,17 @@ def install_credentials(credentials: Path, identity: Identity, etc: Path) -> tup
     broker: dict[str, Any] = {}
     hall_broker = credentials / "broker"
     if identity.role == "ticketer" and (hall_broker / "passwd").exists():
-        # Closed to strangers by password and ACL, the broker can face the hall's network.
-        broker = {"listen": "0.0.0.0"}
+        # Closed to strangers by password and ACL, the broker can face the hall's network; with
+        # TLS only the TLS listener does, and the plain one serves this machine's own processes.
+        tls = (hall_broker / "server.crt").exists()
+        broker = {"listen": "127.0.0.1" if tls else "0.0.0.0"}
         copy_secret(hall_broker / "passwd", etc / "broker" / "passwd")
         copy_secret(hall_broker / "acl", etc / "broker" / "acl")
         broker |= {"password_file": str(etc / "broker" / "passwd"), "acl_file": str(etc / "broker" / "acl")}
         if (hall_broker / "server.crt").exists():
             for name in ("ca.crt", "server.crt", "server.key"):
                 copy_secret(hall_broker / name, etc / "broker" / name)
-            broker |= {"tls_port": 8883, "ca_file": str(etc / "broker" / "ca.crt"),
+            broker |= {"tls_port": 8883, "tls_listen": "0.0.0.0", "ca_file": str(etc / "broker" / "ca.crt"),
                        "cert_file": str(etc / "broker" / "server.crt"), "key_file": str(etc / "broker" / "server.key"),
                        "require_certificate": True, "use_identity_as_username": True}
     return bus, broker, url

@@ -247,8 +247,10 @@ def test_tls_admits_the_hall_certificate_and_refuses_others(secured: BrokerProce
 def test_hallbus_over_tls_with_its_certificate(secured: BrokerProcess, creds: Path, tmp_path: Path) -> None:
     folder = creds / "devices" / "dispenser-1"
     config_file = tmp_path / "d.toml"
+    # As init writes it: the password too (ignored on TLS, where the certificate names the user).
     config_file.write_text(f'[bus]\nca_file = "{folder / "ca.crt"}"\ncert_file = "{folder / "client.crt"}"\n'
-                           f'key_file = "{folder / "client.key"}"\n')
+                           f'key_file = "{folder / "client.key"}"\nusername = "dispenser-1"\n'
+                           f'password_file = "{folder / "mqtt-password"}"\n')
     config = load_config(config_file, "dispenser", Overrides(broker=f"mqtts://localhost:{secured.settings.tls_port}",
                                                              hall=HALL, device="dispenser-1", data_dir=str(tmp_path / "d")))
     bus = HallBus(config).start(wait_s=5)

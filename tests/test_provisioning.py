@@ -134,7 +134,8 @@ def test_init_writes_a_valid_config_with_credentials(tmp_path: Path) -> None:
     server = write_config(provision_config(device="srv"), init_args("--role", "ticketer", "--credentials",
                                                                     str(tmp_path / "creds"), "--out", str(tmp_path / "srv.toml")))
     broker = load_config(server, "ticketer").broker
-    assert broker.listen == "0.0.0.0" and broker.tls_port == 8883 and Path(broker.acl_file).exists()
+    assert broker.listen == "127.0.0.1" and broker.tls_listen == "0.0.0.0" and broker.tls_port == 8883
+    assert Path(broker.acl_file).exists()
 
 
 def test_init_refuses_to_overwrite_or_to_write_an_invalid_config(tmp_path: Path) -> None:
