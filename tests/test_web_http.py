@@ -171,3 +171,31 @@ def test_board_is_live_and_statistics_export_as_csv(hall_web: Callable[..., Hall
         assert lines[0] == ",".join(COLUMNS)
         assert any(line.startswith("counter,5,") for line in lines) and any(line.startswith("hall,all,1,") for line in lines)
         assert "counter" in client.get("/admin").text
+
+
+def test_the_taxhall_web_process_serves_and_stops_on_sigterm(broker, tmp_path) -> None:  # noqa: ANN001
+    import signal
+    import subprocess
+    import sys
+
+    from taxhall.broker import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "taxhall.cli", "web", "--listen", f"127.0.0.1:{port}", "--broker", broker.url,
+                                "--hall", "test-hall", "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["bus"] is True
+            except httpx.HTTPError:
+                return False
+        assert wait_for(healthy, timeout=15), process.stderr.read() if process.poll() is not None else "not up"
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/t/nope", timeout=10).status_code == 503  # no engine on this bus
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    hashed = subprocess.run([sys.executable, "-m", "taxhall.cli", "web", "--hash-password", "--data-dir", str(tmp_path)],
+                            input="s3cret\n", capture_output=True, text=True, timeout=30)
+    assert hashed.returncode == 0 and hashed.stdout.startswith('password_hash = "$argon2id$'), hashed.stderr

@@ -15,6 +15,7 @@ import getpass
 import json
 import logging
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -430,8 +431,13 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     web = WebApp(config, section, bus)
     if not web.users_path.exists():
         log.warning("no users file at %s: nobody can log in to /admin (taxhall web --hash-password)", web.users_path)
+    # uvicorn stops gracefully on SIGTERM and then raises it again for the handler it found:
+    # a no-op one here, so that systemd's stop is a clean exit (0) after the bus said offline.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(create_app(web), host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        web.bridge.close()
         bus.close()
     return 0

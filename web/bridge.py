@@ -180,7 +180,8 @@ class HallBridge:
     def ask_status(self, token: str) -> dict[str, Any] | None:
         """The engine's answer for a token (blocking; call from a worker thread), or None."""
         try:
-            reply = self.bus.request("queue/req/ticket_status", {"token": token})
+            # Short: a phone waiting longer than this had better show "reconnecting" and retry.
+            reply = self.bus.request("queue/req/ticket_status", {"token": token}, timeout_s=3.0)
         except RequestFailed as exc:
             if exc.code in ("unknown_ticket", "bad_request"):
                 return None
