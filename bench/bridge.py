@@ -36,7 +36,7 @@ ROOT = f"taxhall/v1/{HALL}"
 
 def client(port: int, user: str | None = None, password: str | None = None) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.on_socket_open = lambda cl, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.on_socket_open = lambda cl, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     if user:

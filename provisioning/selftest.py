@@ -83,7 +83,8 @@ class Progress:
             print("\r" + " " * (len(what) + 16) + "\r", end="", file=self.out, flush=True)
         if "error" in result:
             raise result["error"]
-        return result["value"]
+        value: T = result["value"]
+        return value
 
 
 # ---------------------------------------------------------------- the checks
@@ -144,9 +145,18 @@ def check_broker(config: DeviceConfig, timeout_s: float = 5.0) -> Outcome:
     connack: list[int] = []
     pubacks: list[int] = []
     done = threading.Event()
-    client.on_connect = lambda c, u, f, reason, p: (connack.append(reason.value), done.set())
+
+    def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        connack.append(reason.value)
+        done.set()
+
+    def on_publish(c: mqtt.Client, u: Any, mid: int, reason: Any, props: Any) -> None:
+        pubacks.append(reason.value)
+        done.set()
+
+    client.on_connect = on_connect
     client.on_disconnect = lambda *a: done.set()
-    client.on_publish = lambda c, u, mid, reason, p: (pubacks.append(reason.value), done.set())
+    client.on_publish = on_publish
     where = f"{address.host}:{address.port}"
     try:
         client.connect(address.host, address.port, keepalive=15)
@@ -199,7 +209,7 @@ PRINTER_FIXES = {
 
 
 def check_printer(config: DeviceConfig) -> Outcome:
-    section = config.sections.get("printer")
+    section: Any = config.sections.get("printer")  # a PrinterSection once check_config has run
     if section is None or not section.url:
         return skipped("printer", "no [printer] url")
     from drivers.printer.driver import ReceiptPrinter
@@ -229,7 +239,7 @@ READER_FIXES = {
 
 
 def check_idreader(config: DeviceConfig, wait_s: float, progress: Progress) -> Outcome:
-    section = config.sections.get("idreader")
+    section: Any = config.sections.get("idreader")
     if section is None or not section.port:
         return skipped("idreader", "no [idreader] port")
     from drivers.idcard.reader import IdCardReader, ReaderError, ReaderSettings
@@ -250,7 +260,7 @@ def check_idreader(config: DeviceConfig, wait_s: float, progress: Progress) -> O
 
 
 def check_scanner(config: DeviceConfig, wait_s: float, progress: Progress) -> Outcome:
-    section = config.sections.get("scanner")
+    section: Any = config.sections.get("scanner")
     if section is None or section.kind == "none":
         return skipped("scanner", "no [scanner] kind")
     from drivers.scanner.base import ScannerError

@@ -13,6 +13,7 @@ from typing import Iterator
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from provisioning.acl import Account
 from provisioning.credentials import Plan, make_credentials
@@ -20,7 +21,7 @@ from provisioning.tlsca import issue, make_ca
 from taxhall.broker import (
     BridgeSettings, BrokerError, BrokerProcess, BrokerSettings, free_port, mosquitto_conf, settings_from_config, write_conf,
 )
-from taxhall.bus import HallBus, RequestTimeout
+from taxhall.bus import BusMessage, HallBus, RequestTimeout
 from taxhall.commands import send_command, serve_command
 from taxhall.config import Overrides, load_config
 
@@ -74,21 +75,21 @@ class Client:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
+        self.subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         # A refused TLS 1.3 client learns it only when the broker hangs up after the handshake.
         self.client.on_disconnect = lambda *a: self.connected.set()
-        self.subscribed = threading.Event()
         self.port = port
 
-    def _on_connect(self, c: mqtt.Client, u: object, flags: object, reason: mqtt.ReasonCode, props: object) -> None:
+    def _on_connect(self, c: mqtt.Client, u: object, flags: object, reason: ReasonCode, props: object) -> None:
         self.connack = reason.value
         self.connected.set()
 
     def _on_message(self, c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
-        self.received.append((msg.topic, msg.payload))
+        self.received.append((msg.topic, bytes(msg.payload)))
         self.got.set()
 
-    def _on_publish(self, c: mqtt.Client, u: object, mid: int, reason: mqtt.ReasonCode, props: object) -> None:
+    def _on_publish(self, c: mqtt.Client, u: object, mid: int, reason: ReasonCode, props: object) -> None:
         with self.acked:
             self.pubacks[mid] = reason.value
             self.acked.notify_all()
@@ -291,7 +292,12 @@ def test_bridge_to_a_central_broker_carries_status_out_and_commands_in(tmp_path:
     try:
         statuses: list[str] = []
         seen_status = threading.Event()
-        ops.subscribe("device/+/status", lambda m: (statuses.append(m.suffix), seen_status.set()))
+
+        def on_status(message: BusMessage) -> None:
+            statuses.append(message.suffix)
+            seen_status.set()
+
+        ops.subscribe("device/+/status", on_status)
         assert seen_status.wait(10), "the hall's statuses did not reach the central broker"
         assert "device/kiosk-1/status" in statuses
         serve_command(kiosk, "ping", lambda m: {"pong": True})

@@ -26,7 +26,7 @@ from provisioning.init import add_arguments as init_arguments
 from provisioning.init import InitError, choose_hardware, write_config
 from provisioning.selftest import Progress, run_checks, table
 from taxhall.broker import BrokerProcess, BrokerSettings, free_port
-from taxhall.config import Overrides, load_config
+from taxhall.config import DeviceConfig, Overrides, load_config
 
 HALL = "h-prov"
 
@@ -98,7 +98,7 @@ def init_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["--no-detect", *argv])
 
 
-def provision_config(hall: str = HALL, device: str = "kiosk-1", broker: str | None = None) -> object:
+def provision_config(hall: str = HALL, device: str = "kiosk-1", broker: str | None = None) -> DeviceConfig:
     return load_config(None, "provision", Overrides(hall=hall, device=device, broker=broker))
 
 
