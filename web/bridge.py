@@ -6,9 +6,11 @@ loop. A change sets the asyncio.Event of each page concerned (one `call_soon_thr
 change, not per page) and the page reads the latest value itself: a page that is slow to read
 skips intermediate states instead of queueing them.
 
-Ticket pages follow one ticket each. Its call is known the moment `queue/calls` names its id;
-people ahead and the estimate are asked of the engine (`queue/req/ticket_status`): at once for
-the tickets of a service that just had a call, otherwise at most every `refresh_s`.
+Ticket pages follow one ticket each. Its call is known the moment `queue/calls` names its id,
+and a call of its service moves a normal ticket up by one at once. The engine's own figures
+(`queue/req/ticket_status`) follow: people ahead and the estimate are asked again after a
+change of the queue, at most every `refresh_s` per ticket (at once for priority tickets, which
+a normal ticket's call does not move).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Watched:
 
 
 def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:
-    keep = ("id", "number", "service", "state", "ahead", "est_wait_s", "counter")
+    keep = ("id", "number", "service", "state", "priority", "ahead", "est_wait_s", "counter")
     return {k: ticket.get(k) for k in keep}
 
 
@@ -141,11 +143,30 @@ class HallBridge:
                 watched.version += 1
                 woken += watched.listeners
             for other in self._tickets.values():
-                if other.status.get("service") == call.service and other.status.get("state") == "waiting":
-                    other.urgent = True
+                if other is not self._tickets.get(token or "") and other.status.get("service") == call.service \
+                        and other.status.get("state") == "waiting":
+                    if self._one_fewer_ahead(other, call.recall):
+                        woken += other.listeners
+                    else:
+                        other.urgent = True
             board = list(self._board_listeners)
         self._wake_pages(woken + board)
         self._kick_refresher()
+
+    @staticmethod
+    def _one_fewer_ahead(watched: Watched, recall: bool) -> bool:
+        """A first call of its service moves a normal ticket up by one at once: whoever was
+        called waited before it (a normal ticket counts every waiting one of its service as
+        ahead). The engine's figure follows with the next refresh; a priority ticket (which
+        counts only priority tickets ahead) waits for that. Returns whether it changed."""
+        status = watched.status
+        ahead = status.get("ahead") or 0
+        if recall or status.get("priority") not in (None, "normal") or ahead <= 0:
+            return False
+        wait = status.get("est_wait_s") or 0
+        watched.status = {**status, "ahead": ahead - 1, "est_wait_s": round(wait * (ahead - 1) / ahead)}
+        watched.version += 1  # an engine answer sent before this call must not undo it
+        return True
 
     def _on_event(self, message: BusMessage) -> None:
         event = message.data
@@ -261,7 +282,7 @@ class HallBridge:
             return
         with self._lock:
             if watched.version != version:
-                watched.urgent = True  # a call came in meanwhile; ask again
+                watched.seen_seq = -1  # a call came in meanwhile: ask again at the next turn
                 return
             new = status if status is not None else {**watched.status, "state": "done", "ahead": 0, "est_wait_s": 0}
             if new == watched.status:
