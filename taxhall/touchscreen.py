@@ -110,5 +110,10 @@ def keep_watchdog_fed() -> None:
         return
     # The clock callbacks keep `watchdog` alive; scheduled from the UI thread, they run only
     # while that thread turns, which is the point.
+    def kick(dt: float) -> None:
+        # returns None, never kick()'s False (sent nothing this time): Kivy cancels an interval
+        # whose callback returns False, and the keep-alives would stop after the first
+        watchdog.kick()
+
     Clock.schedule_once(lambda dt: watchdog.ready())
-    Clock.schedule_interval(lambda dt: watchdog.kick(), watchdog.kick_every_s / 2)
+    Clock.schedule_interval(kick, watchdog.kick_every_s / 2)
