@@ -3,11 +3,17 @@
 
 The people are the gateway's invented demo taxpayers (kiosk.gateway.demo_data); their cards
 get made-up addresses and dates so the reader simulator can answer with real frames.
+
+    python -m kiosk.demo_cards --identity-file > cards.json   # for taxhall sim idreader --identity
+
+lets a tool that must not import the kiosk (the core's `taxhall demo`) make the cards file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from datetime import date, datetime, timedelta
 
 from drivers.idcard.identity import Identity
@@ -73,3 +79,21 @@ def issued_invoice_qr(index: int = 0) -> str:
 
     amount, _ = split_inclusive(inv.total_fen, inv.rate)
     return format_invoice_qr(inv.kind, inv.code, inv.number, amount, inv.issued_on, inv.check_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m kiosk.demo_cards --identity-file`: the cards file on stdout, UTF-8."""
+    parser = argparse.ArgumentParser(prog="python -m kiosk.demo_cards",
+                                     description="the demo taxpayers' ID cards, for the reader simulator")
+    parser.add_argument("--identity-file", action="store_true", required=True,
+                        help="print the cards as an identity file for `taxhall sim idreader --identity FILE` "
+                             "(the first card is the one on the reader)")
+    parser.parse_args(argv)
+    # bytes, not text: the names are Chinese whatever the locale of the caller's pipe
+    sys.stdout.buffer.write(identity_file_json().encode("utf-8") + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
