@@ -38,6 +38,7 @@ from drivers.printer.escpos_parse import REALTIME, Command, Control, Page, PageB
 from drivers.printer.sim_page import save_page
 from drivers.printer.status import PrinterStatus, paper_sensor_byte, status_bytes
 from taxhall.config import DeviceConfig
+from taxhall.privacy import mask_text
 
 log = logging.getLogger("drivers.printer.simulator")
 
@@ -211,6 +212,8 @@ class SimulatedPrinter:
             number = len(self._builder.pages)
             suffix = "" if page.complete else "-unfinished"
             path = save_page(page, self.profile.width_dots, self.out_dir / f"page-{number:04d}{suffix}.png")
+            # the page's text beside its picture, so a test can read what was printed exactly
+            path.with_suffix(".txt").write_text("".join(f"{line}\n" for line in page.text_lines()), encoding="utf-8")
         if self.on_page:
             self.on_page(page, path)
         self._lock.notify_all()
@@ -437,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--listen", type=_host_port, metavar="HOST:PORT", help="raw TCP like a network printer (port 0: any free port)")
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal; its path is printed (use serial:PATH)")
     where.add_argument("--file", metavar="PATH", help="a FIFO to create and read; an existing regular file is a recording to draw")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write each page as DIR/page-NNNN.png")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write each page as DIR/page-NNNN.png, its text as page-NNNN.txt")
     parser.add_argument("--profile", default="generic-80", help=f"printer to be: {', '.join(BUILTIN_PROFILES)}")
     for name in FAULT_NAMES:
         parser.add_argument(f"--{name.replace('_', '-')}", action="store_true", help=f"start with {name.replace('_', ' ')}")
@@ -471,7 +474,8 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
 
     def announce(page: Page, path: Path | None) -> None:
         state = "page" if page.complete else "unfinished page"
-        print(f"{state}: {path or '(no --out)'}  {' / '.join(page.text_lines())[:120]}", flush=True)
+        # this line ends up in a log: a certificate's ID number stays on the paper only
+        print(f"{state}: {path or '(no --out)'}  {mask_text(' / '.join(page.text_lines())[:120])}", flush=True)
 
     printer = SimulatedPrinter(profile, faults=faults, fail_after_bytes=args.fail_after_bytes,
                                fail_with=args.fail_with, out_dir=args.out, on_page=announce)
