@@ -7,7 +7,7 @@ It builds the kiosk from the device config — `[kiosk]`, the hardware of `[prin
 `[idreader]`, `[scanner]` and the tax gateway of `[gateway]` — joins the hall bus, and runs
 the Kivy screen until the window closes (or SIGTERM). `--printer/--reader/--scanner` stand
 in for the config's devices (the simulators' URLs and ports in tests and demos); `--script`
-taps through the app with touch events (kiosk.ui.load_script).
+taps through the app with touch events (kiosk.tapscript).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     section = section.model_copy(update=updates)
     script = None
     if args.script:
-        from kiosk.ui import load_script
+        from kiosk.tapscript import load_script
 
         script = load_script(args.script)
     parts = assemble(config, section, Overrides(args.printer, args.reader, args.scanner))
@@ -151,8 +151,10 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
     from kiosk.payment import SimulatedTerminal
     from kiosk.remote import BusQueue, KioskRemote, load_service_state
     from kiosk.runner import ActionRunner, GatewayWatch
+    from kiosk.tapscript import script_responder
     from kiosk.voice import Speaker
     from taxhall.bus import HallBus
+    from taxhall.touchscreen import screenshot_responder
 
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -188,6 +190,9 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
         queue.on_change = lambda: runner.submit(kiosk.refresh)
         queue.attach()
     remote.attach()
+    # the screen's own commands: answered on a bus worker thread, done on the Kivy thread
+    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
+    bus.serve(f"device/{config.device_id}/cmd/script", script_responder(), blocking=True)
     if monitor is not None:
         monitor.on_change = lambda new, old: (remote.printer_changed(new, old), runner.submit(kiosk.refresh))
     saved = load_service_state(state_path)

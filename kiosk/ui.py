@@ -3,8 +3,9 @@ layout), taps handed to the action worker. Imported only when a window is wanted
 
 Every screen has the same frame (title, body, actions, back/cancel) and its body is filled
 from the View by one `fill_*` function per screen; a screen is rebuilt only when what it
-shows changed, so an idle kiosk draws nothing but its clock. `--script` drives the real
-app with Kivy touch events for tests; `driver` lets kiosk.screens walk through screens.
+shows changed, so an idle kiosk draws nothing but its clock. Tap scripts (kiosk.tapscript:
+`--script` and the bus command `cmd/script`) drive the real app with Kivy touch events;
+`driver` lets kiosk.screens walk through screens.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from kiosk.gateway.money import fen_to_yuan, format_rate
 from kiosk.health import Tile
 from kiosk.session import PERIOD_KEYS, TAX_TYPE_CHOICES, Flow, Screen
+from kiosk.tapscript import ScriptRun
 from kiosk.words import text
-from taxhall.touchscreen import prepare_kivy, save_screenshot
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, save_screenshot
 
 if TYPE_CHECKING:
     from kiosk.config import KioskSection
@@ -73,6 +75,11 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
     # Kivy reads these when its clock and window are made, and prepare_kivy's font set-up
     # already makes the clock: so they go in first (with the same no-argv switch it sets)
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # Kivy's own log handling would, once imported, write every record of the process to
+    # ~/.kivy/logs and print it again unmasked, and open the root logger to DEBUG: the kiosk
+    # keeps its records in the one masking handler of taxhall.logs, at the configured level
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     from kivy.config import Config
 
     # a kiosk needs no 60 fps: a lower cap keeps the idle CPU low on a small board
@@ -157,10 +164,12 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
             self.show(kiosk.view)
             self._clock(0)
             Clock.schedule_interval(self._clock, 5)
+            # under systemd (taxhall-kiosk.service, Type=notify): ready once the loop turns, and
+            # restarted should the screen's loop hang; nothing outside systemd
+            keep_watchdog_fed()
+            self._run: ScriptRun | None = None
             if script:
-                self._script = list(script)
-                self._step_started = time.monotonic()
-                Clock.schedule_interval(self._script_step, 0.1)
+                self.start_script(ScriptRun(list(script), on_done=self._file_script_done))
             if driver:
                 self._driver = driver(self)
                 Clock.schedule_once(self._drive, 0.5)
@@ -192,6 +201,9 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
         # -- views ----------------------------------------------------------------------------
 
         def _from_worker(self, view: View) -> None:
+            run = self._run
+            if run is not None:
+                run.note(view)  # here, not when drawn: a view the screen skips may hold a document
             self._pending = view
             Clock.schedule_once(lambda dt: self._apply(), 0)
 
@@ -380,36 +392,64 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
             touch.touch_up()
             return True
 
-        def _script_step(self, dt: float) -> None:
-            if not self._script:
+        def start_script(self, run: ScriptRun) -> None:
+            """Starts a tap script (Kivy thread); one at a time, a second is refused."""
+            if self._run is not None:
+                run.finish(kiosk.view.screen.value, ("busy", "another script is running"))
                 return
-            step = self._script[0]
-            timeout = float(step.get("timeout", 20))
-            done = False
-            if "sleep" in step:
-                done = time.monotonic() - self._step_started >= float(step["sleep"])
-            elif "wait" in step:
-                done = kiosk.view.screen.value == step["wait"] and kiosk.view.busy is None and self._pending is None
-            elif "tap" in step:
-                settled = kiosk.view.busy is None and self._pending is None and (runner is None or runner.idle.is_set())
-                done = settled and self.tap(str(step["tap"]))
-            elif "screenshot" in step:
-                save_screenshot(Window, str(step["screenshot"]))
-                done = True
-            elif "quit" in step:
+            run.begin(kiosk.view)
+            self._run = run
+            log.info("script: %d steps", len(run.steps))
+            Clock.schedule_interval(self._script_step, 0.1)
+
+        def stop_script(self, run: ScriptRun, failure: tuple[str, str] | None) -> None:
+            """Ends `run` where it is (Kivy thread)."""
+            if self._run is run:
+                self._run = None
                 Clock.unschedule(self._script_step)
-                self.stop()
-                return
-            if done:
-                log.info("script: %s", json.dumps(step, ensure_ascii=False))
-                self._script.pop(0)
-                self._step_started = time.monotonic()
-            elif time.monotonic() - self._step_started > timeout:
-                notice = kiosk.view.notice.title.en if kiosk.view.notice else "none"
-                log.error("script: step %s timed out on screen %s (notice: %s)", step, kiosk.view.screen.value, notice)
+            run.finish(kiosk.view.screen.value, failure)
+
+        def _file_script_done(self, run: ScriptRun) -> None:
+            # a --script file that fails ends the app with exit code 1, so a test sees it
+            if run.failure is not None:
                 self.exit_code = 1
-                Clock.unschedule(self._script_step)
                 self.stop()
+
+        def _step_done(self, step: dict[str, Any]) -> bool:
+            """Whether one step is done now (taps and shots are done by trying)."""
+            settled = kiosk.view.busy is None and self._pending is None
+            if "sleep" in step:
+                return time.monotonic() - self._run.step_started >= float(step["sleep"])  # type: ignore[union-attr]
+            if "wait" in step:
+                return settled and kiosk.view.screen.value == step["wait"]
+            if "tap" in step:
+                return settled and (runner is None or runner.idle.is_set()) and self.tap(str(step["tap"]))
+            if "screenshot" in step:
+                save_screenshot(Window, str(step["screenshot"]))
+                return True
+            return False
+
+        def _script_step(self, dt: float) -> None:
+            run = self._run
+            if run is None:
+                Clock.unschedule(self._script_step)
+                return
+            step = run.current
+            if step is None or "quit" in step:
+                self.stop_script(run, None)
+                if step is not None:
+                    self.stop()
+                return
+            if self._step_done(step):
+                log.info("script: %s", json.dumps(step, ensure_ascii=False))
+                run.advance()
+            elif run.timed_out():
+                screen = kiosk.view.screen.value
+                notice = kiosk.view.notice.title.en if kiosk.view.notice else "none"
+                shown = json.dumps(step, ensure_ascii=False)
+                what = f"step {run.position} {shown} timed out on screen {screen} (notice: {notice})"
+                log.error("script: %s", what)
+                self.stop_script(run, ("script_failed", what))
 
         def _drive(self, dt: float) -> None:
             try:
@@ -812,13 +852,3 @@ FILLERS: dict[Screen, Callable[[Any, Any, Any], None]] = {
     Screen.CHECK_SCAN: fill_check_scan, Screen.CHECK_RESULT: fill_check_result, Screen.GUIDES: fill_guides,
     Screen.GUIDE: fill_guide, Screen.QUEUE: fill_queue, Screen.QUEUE_DONE: fill_queue_done,
 }
-
-
-def load_script(path: str) -> list[dict[str, Any]]:
-    """A `--script` file: a JSON list of steps ({"wait": screen}, {"tap": id}, {"sleep": s},
-    {"screenshot": png}, {"quit": true}; each may have "timeout")."""
-    steps = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
-        raise ValueError(f"{path}: expected a JSON list of steps")
-    return steps
-

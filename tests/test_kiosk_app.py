@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -130,3 +131,34 @@ def test_tapping_through_a_certificate_and_a_self_invoice(broker: BrokerProcess,
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), f"identity in {path.name}"
     assert any("device/kiosk-x/status" in p for p in recorder.payloads)
+
+
+def test_the_kiosk_says_ready_and_keeps_the_watchdog_fed(tmp_path: Path) -> None:
+    """Under systemd (taxhall-kiosk.service is Type=notify, WatchdogSec=): READY=1 once the
+    screen's loop turns, then WATCHDOG=1 from the Kivy clock — here on a real datagram socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(0.2)
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[kiosk]\nvoice = false\nsize = "800x600"\n', encoding="utf-8")
+    # the socket for the kiosk alone: Xvfb speaks sd_notify too, and would answer for it
+    notify = ["env", f"NOTIFY_SOCKET={tmp_path / 'notify'}", "WATCHDOG_USEC=1000000"]
+    proc = subprocess.Popen(
+        ["xvfb-run", "-a", "-s", "-screen 0 800x600x24", *notify, sys.executable, "-m", "taxhall.cli", "kiosk",
+         "--config", str(config), "--broker", "mqtt://127.0.0.1:9", "--hall", HALL, "--device", "kiosk-wd",
+         "--data-dir", str(tmp_path / "data"), "--exit-after", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and got.count("WATCHDOG=1") < 3:
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                continue
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        sock.close()
+    assert got and got[0].startswith("READY=1"), got
+    assert got.count("WATCHDOG=1") >= 3, got
