@@ -32,6 +32,15 @@ from taxhall.logs import setup_logging
 DEMO_HALL = "demo"  # unless --hall says otherwise
 
 
+@dataclass(frozen=True)
+class MadeFile:
+    """A file a device needs before it starts: the stdout of `python <argv...>`. A program
+    makes it, not this module, so the core imports no application to write it."""
+
+    path: Path
+    argv: tuple[str, ...]
+
+
 @dataclass
 class DemoDevice:
     """One child process of the demo: `taxhall <argv...>` as device `device`."""
@@ -42,6 +51,8 @@ class DemoDevice:
     config: str = ""  # TOML written to <data-dir>/<device>.toml and passed with --config
     screen: bool = False
     on_bus: bool = True  # says online on the bus (simulators and the HTTP gateway do not)
+    makes: tuple[MadeFile, ...] = ()  # written before the first start
+    waits_for: tuple[Path, ...] = ()  # paths another device makes (a simulator's pty link)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     log_path: Path = field(default=Path("/dev/null"))
@@ -53,6 +64,7 @@ class DemoPorts:
     printer: int
     printer_control: int
     led: int
+    kiosk_printer: int
 
 
 def _built(module: str) -> bool:
@@ -62,7 +74,7 @@ def _built(module: str) -> bool:
         return False
 
 
-def demo_devices(ports: DemoPorts, out: Path) -> list[DemoDevice]:
+def demo_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice]:
     """The hall's devices, wired to each other's simulated hardware."""
     printouts, led_frames = out / "printouts", out / "led"
     devices = [
@@ -91,9 +103,31 @@ def demo_devices(ports: DemoPorts, out: Path) -> list[DemoDevice]:
                           'width = 128\nheight = 32\n'),
     ]
     if _built("kiosk.app"):
-        devices.append(DemoDevice("kiosk-1", ["kiosk", "--size", "1280x800"], "24-hour self-service kiosk", screen=True,
-                                  config=f'[gateway]\nurl = "http://127.0.0.1:{ports.gateway}"\n'))
+        devices += kiosk_devices(ports, out, data_dir)
     return devices
+
+
+def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice]:
+    """The kiosk and its own simulated printer, ID-card reader (the demo taxpayers' cards, the
+    first on the reader) and QR scanner, on the demo's tax gateway."""
+    cards, reader, scanner = data_dir / "idreader-1" / "cards.json", data_dir / "idreader-1.pty", data_dir / "scanner-1.pty"
+    pages = out / "printouts" / "kiosk-1"
+    return [
+        DemoDevice("printer-sim-2", ["sim", "printer", "--listen", f"127.0.0.1:{ports.kiosk_printer}", "--out", str(pages)],
+                   f"ESC/POS printer simulator of kiosk-1 on tcp://127.0.0.1:{ports.kiosk_printer} (pages in {pages})",
+                   on_bus=False),
+        DemoDevice("idreader-1", ["sim", "idreader", "--identity", str(cards), "--link", str(reader)],
+                   f"ID-card reader simulator of kiosk-1 on {reader} (a demo taxpayer's card on it)", on_bus=False,
+                   makes=(MadeFile(cards, ("-m", "kiosk.demo_cards", "--identity-file")),)),
+        DemoDevice("scanner-1", ["sim", "scanner", "--link", str(scanner)],
+                   f"QR scanner simulator of kiosk-1 on {scanner}", on_bus=False),
+        DemoDevice("kiosk-1", ["kiosk", "--size", "1280x800", "--printer", f"tcp://127.0.0.1:{ports.kiosk_printer}",
+                               "--reader", str(reader), "--scanner", str(scanner)],
+                   "24-hour self-service kiosk", screen=True, waits_for=(reader, scanner),
+                   config=f'[kiosk]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
+                          f'voice_player = ""\n[printer]\nstatus_interval_s = 1.0\n'
+                          f'[gateway]\nurl = "http://127.0.0.1:{ports.gateway}"\n'),
+    ]
 
 
 def _port_is_free(port: int) -> bool:
@@ -148,8 +182,8 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
         else:
             say("no X server (install xvfb); devices with screens are left out")
 
-    ports = DemoPorts(*(free_port() for _ in range(4)))
-    devices = [d for d in demo_devices(ports, out) if not d.screen or env.get("DISPLAY")]
+    ports = DemoPorts(*(free_port() for _ in range(5)))
+    devices = [d for d in demo_devices(ports, out, data_dir) if not d.screen or env.get("DISPLAY")]
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     watcher = HallBus(load_config(None, "demo", Overrides(broker=broker.url, hall=hall, device="demo-watch",
@@ -205,9 +239,33 @@ def _restart_dead(devices: list[DemoDevice], broker_url: str, hall: str, data_di
             _start(dev, broker_url, hall, data_dir, env)
 
 
+def _make_files(dev: DemoDevice, env: dict[str, str]) -> None:
+    """The files `dev` needs, written fresh at the demo's start (kept for its restarts)."""
+    for made in dev.makes:
+        made.path.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([sys.executable, *made.argv], capture_output=True, env=env, timeout=60)
+        if result.returncode != 0:
+            say(f"could not make {made.path} for {dev.device}: {result.stderr.decode(errors='replace').strip()}")
+            continue
+        made.path.write_bytes(result.stdout)
+
+
+def _wait_for_paths(dev: DemoDevice, timeout_s: float = 15.0) -> None:
+    """Until what `dev` opens at start exists: a device that finds its reader missing would
+    only look again after its retry time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not all(p.exists() for p in dev.waits_for):
+        time.sleep(0.05)
+    for missing in (p for p in dev.waits_for if not p.exists()):
+        say(f"{dev.device}: {missing} is not there; starting without it")
+
+
 def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dict[str, str]) -> None:
     device_dir = data_dir / dev.device
     device_dir.mkdir(parents=True, exist_ok=True)
+    if dev.restarts == 0:
+        _make_files(dev, env)
+    _wait_for_paths(dev)
     extra: list[str] = []
     if dev.config:
         path = data_dir / f"{dev.device}.toml"
@@ -217,7 +275,9 @@ def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dic
     dev.proc = subprocess.Popen(
         [sys.executable, "-m", "taxhall.cli", *dev.argv, *extra, "--broker", broker_url, "--hall", hall,
          "--device", dev.device, "--data-dir", str(device_dir)],
-        stdout=log_file, stderr=subprocess.STDOUT, env=env,
+        # no stdin: the simulators read commands from it, and would take the lines typed
+        # into the demo's terminal
+        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
     )
     log_file.close()
 

@@ -1,10 +1,12 @@
 """The whole hall end to end, as `make demo` runs it: every device a real process on simulated
 hardware over a real broker, the scripted morning driving it through the bus. A touch on the
 dispenser prints a ticket whose QR decodes, counters call, the hall screen and the LED board
-show it, the voice is written, the rating is stored once."""
+show it, the voice is written, the rating is stored once; at the kiosk a taxpayer's card on
+the reader gets her a genuine certificate, and her name and ID number went to paper only."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,11 @@ from pyzbar.pyzbar import decode
 
 from display.voice import audio_facts
 from drivers.led.bitmap import render_lines
+from kiosk.gateway import demo_data
+from kiosk.gateway.local import LocalTaxGateway
 from taxhall.broker import free_port
+
+WANG = demo_data.TAXPAYERS[0]  # the first demo card: the one lying on the kiosk's reader
 
 
 def test_scripted_morning_of_a_whole_hall(tmp_path: Path) -> None:
@@ -50,7 +56,33 @@ def test_scripted_morning_of_a_whole_hall(tmp_path: Path) -> None:
     assert "rating pad: 感谢您的评价！" in log
     assert "a second rating of A001 is refused: already_rated" in log
 
+    # The kiosk: the certificate printed on its own printer, genuine, its QR the verify link.
+    number = re.search(r"kiosk: certificate (\d+) printed", log).group(1)  # type: ignore[union-attr]
+    kiosk_pages = sorted((out / "printouts" / "kiosk-1").glob("page-*.png"))
+    assert len(kiosk_pages) == 1 and "1 printouts kiosk-1" in log
+    page_text = kiosk_pages[0].with_suffix(".txt").read_text(encoding="utf-8")
+    assert f"证明编号 {number}" in page_text and WANG.name in page_text and WANG.id_number in page_text
+    code = re.search(r"验证码 ([A-Z0-9]+)", page_text).group(1)  # type: ignore[union-attr]
+    gateway = LocalTaxGateway(data / "gateway" / "gateway.sqlite")  # the demo's gateway, stopped by now
+    try:
+        assert gateway.verify_certificate(number, code).genuine
+    finally:
+        gateway.close()
+    certificate_qr = [c.data.decode() for c in decode(Image.open(kiosk_pages[0]))]
+    assert len(certificate_qr) == 1 and certificate_qr[0].startswith("https://") and number in certificate_qr[0]
+
+    # Her full name and ID number: on paper only, in no process's log, nowhere in the kiosk's data.
+    logs = sorted(data.rglob("*.log"))
+    assert {p.name for p in logs} >= {"kiosk-1.log", "gateway.log", "printer-sim-2.log", "idreader-1.log"}
+    kiosk_files = [p for p in (data / "kiosk-1").rglob("*") if p.is_file()]
+    for path in logs + kiosk_files:
+        written = path.read_bytes()
+        for secret in (WANG.name, WANG.id_number):
+            assert secret.encode() not in written, f"{secret[:1]}… in {path.relative_to(data)}"
+
     shots = sorted((out / "screens").glob("*.png"))
     assert {s.name for s in shots} >= {"1-first-calls-display-hall.png", "2-rating-asked-rater-1.png",
-                                       "3-paper-out-dispenser-1.png", "4-late-morning-counter-1.png"}
+                                       "3-paper-out-dispenser-1.png", "4-kiosk-records-kiosk-1.png",
+                                       "4-kiosk-certificate-kiosk-1.png", "5-late-morning-counter-1.png",
+                                       "0-opening-kiosk-1.png"}
     assert all(len(Image.open(s).convert("L").resize((32, 32)).getcolors(1024) or []) > 4 for s in shots)
