@@ -199,3 +199,13 @@ def test_the_taxhall_web_process_serves_and_stops_on_sigterm(broker, tmp_path) -
     hashed = subprocess.run([sys.executable, "-m", "taxhall.cli", "web", "--hash-password", "--data-dir", str(tmp_path)],
                             input="s3cret\n", capture_output=True, text=True, timeout=30)
     assert hashed.returncode == 0 and hashed.stdout.startswith('password_hash = "$argon2id$'), hashed.stderr
+
+
+def test_every_web_config_key_is_documented() -> None:
+    from pathlib import Path
+
+    from web.config import WebSection
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text(encoding="utf-8")
+    for key in WebSection.model_fields:
+        assert f"| `{key}` |" in doc, key
