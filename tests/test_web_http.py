@@ -209,3 +209,25 @@ def test_every_web_config_key_is_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text(encoding="utf-8")
     for key in WebSection.model_fields:
         assert f"| `{key}` |" in doc, key
+
+
+def test_an_open_board_does_not_keep_its_session_alive() -> None:
+    from web.auth import Sessions
+
+    now = [0.0]
+    sessions = Sessions(lifetime_s=3600, idle_s=60, clock=lambda: now[0])
+    sid, _ = sessions.open(USER)
+    now[0] = 50
+    assert sessions.get(sid, touch=False) is not None  # the board's stream checks
+    now[0] = 61
+    assert sessions.get(sid, touch=False) is None  # idle since login, whatever the stream did
+    sid, _ = sessions.open(USER)
+    now[0] = 110
+    assert sessions.get(sid) is not None  # a request of the user's
+    now[0] = 160
+    assert sessions.get(sid) is not None
+    while now[0] < 61 + 3590:
+        now[0] += 50
+        assert sessions.get(sid) is not None  # busy all along ...
+    now[0] = 61 + 3601
+    assert sessions.get(sid) is None  # ... yet the lifetime ends it

@@ -301,7 +301,9 @@ def create_app(web: WebApp) -> FastAPI:
             try:
                 yield b"retry: 2000\n\n"
                 while True:
-                    if web.sessions.get(sid) is None:
+                    # An open board does not keep its session alive: a dashboard left on an
+                    # unattended screen logs out after session_idle_s like any other.
+                    if web.sessions.get(sid, touch=False) is None:
                         yield _sse("expired", {})
                         return
                     yield _sse("board", web.bridge.board())

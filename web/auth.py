@@ -71,8 +71,9 @@ class Sessions:
             self._by_id[sid] = session
         return sid, session
 
-    def get(self, sid: str | None) -> Session | None:
-        """The session of a cookie, if it has not expired; touching it resets the idle clock."""
+    def get(self, sid: str | None, *, touch: bool = True) -> Session | None:
+        """The session of a cookie, if it has not expired; with `touch` (a request of the
+        user's, not a live stream's heartbeat) it resets the idle clock."""
         if not sid:
             return None
         now = self.clock()
@@ -83,7 +84,8 @@ class Sessions:
             if now - session.created > self.lifetime_s or now - session.seen > self.idle_s:
                 del self._by_id[sid]
                 return None
-            session.seen = now
+            if touch:
+                session.seen = now
             return session
 
     def close(self, sid: str | None) -> None:
