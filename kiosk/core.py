@@ -28,7 +28,7 @@ from drivers.printer.layout import Layout
 from kiosk.devices import DeviceTrouble, KioskDevices
 from kiosk.gateway.interface import GatewayError, GatewayNotFound, GatewayUnavailable, TaxGateway
 from kiosk.gateway.invoice_qr import QrError
-from kiosk.guides import GuideBook, GuideEntry
+from kiosk.guides import GuideBook
 from kiosk.health import GATEWAY, OK, READER, HealthBoard, Tile, fault, tiles, usable
 from kiosk.identify import CardExpired
 from kiosk.payment import PaymentTerminal
@@ -36,6 +36,7 @@ from kiosk.session import READS_CARD, READS_SCANNER, Flow, Screen, Session
 from kiosk.words import Bi, word
 from taxhall.bus import BusError
 from taxhall.bus.errors import RequestFailed
+from taxhall.bus.schemas import GuideEntry
 
 if TYPE_CHECKING:
     from kiosk.config import KioskSection

@@ -1,10 +1,11 @@
 """Guides: answers to common questions, searched by keyword on the kiosk, updated over the bus.
 
-The content is a versioned manifest (`GuideManifest`): the built-in one (guides.json next to
-this file), replaced by a newer version published on the retained topic `kiosk/guides` (any
-kiosk of the hall picks it up, also after a restart) and kept in `<data_dir>/guides.json` so
-a kiosk that starts without the broker shows the latest it had. An older or equal version is
-ignored, so a stale retained message never rolls content back.
+The content is a versioned manifest (`GuideManifest`, defined with the bus contract in
+taxhall.bus.schemas): the built-in one (guides.json next to this file), replaced by a newer
+version published on the retained topic `kiosk/guides` (any kiosk of the hall picks it up, also
+after a restart; the bus refuses a malformed one before it gets here) and kept in
+`<data_dir>/guides.json` so a kiosk that starts without the broker shows the latest it had. An
+older or equal version is ignored, so a stale retained message never rolls content back.
 
 Search is plain keyword matching over both languages and each entry's keywords (which
 include pinyin, so the on-screen Latin keyboard finds Chinese entries): title hits weigh
@@ -21,33 +22,14 @@ import re
 import threading
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+
+from taxhall.bus.schemas import GuideEntry, GuideManifest
 
 log = logging.getLogger("kiosk.guides")
 
-TOPIC = "kiosk/guides"
+TOPIC = "kiosk/guides"  # its payload, GuideManifest, is in the bus contract (docs/mqtt.md)
 BUILTIN = Path(__file__).with_name("guides.json")
-
-
-class GuideEntry(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
-    title: str = Field(min_length=1, max_length=80, description="the question, Chinese")
-    answer: str = Field(min_length=1, max_length=2000, description="the answer, Chinese")
-    title_en: str = Field("", max_length=160)
-    answer_en: str = Field("", max_length=4000)
-    keywords: tuple[str, ...] = Field((), max_length=30, description="extra search words, pinyin welcome")
-
-
-class GuideManifest(BaseModel):
-    """The payload of `kiosk/guides` (retained): the whole content, replacing the old."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    version: int = Field(ge=0, description="rises with each edition; kiosks ignore one not newer than theirs")
-    entries: tuple[GuideEntry, ...] = Field(min_length=1, max_length=500)
-    popular: tuple[str, ...] = Field((), max_length=12, description="keywords shown as buttons, Chinese first")
 
 
 def load_manifest(path: Path) -> GuideManifest:
@@ -118,16 +100,6 @@ class GuideBook:
         if persist and self.cache is not None:
             self._write(manifest)
         return True
-
-    def offer_json(self, data: object) -> bool:
-        """A bus payload: validated here (the topic is ours, not in the core registry)."""
-        try:
-            manifest = GuideManifest.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            log.warning("bad guides manifest on %s: %s: %s", TOPIC, ".".join(map(str, first["loc"])), first["msg"])
-            return False
-        return self.offer(manifest)
 
     def _write(self, manifest: GuideManifest) -> None:
         assert self.cache is not None

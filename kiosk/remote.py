@@ -1,12 +1,13 @@
 """The kiosk on the hall bus: remote commands, the queue, guides, and its health.
 
+- (`device/{id}/cmd/screenshot` and `cmd/script` belong to the screen: kiosk.app serves them.)
 - `device/{id}/cmd/out_of_service` `{"args": {"message": "..."}}` closes the kiosk with that
   message on screen (the visit in progress ends and is wiped); `device/{id}/cmd/in_service`
   opens it again. Both answer `{"ok": true, "state": ...}`. The closed state is kept in
   `<data_dir>/kiosk-service.json`, so a kiosk an operator closed stays closed after a reboot.
 - `queue/state` (retained) gives the waiting counts of the queue tile; tickets are taken with
   `queue/req/take_ticket` (source = this device, priority `elderly` in elder mode).
-- `kiosk/guides` (retained, this module's topic): a `GuideManifest` replacing the guides.
+- `kiosk/guides` (retained): a `GuideManifest` (taxhall.bus.schemas) replacing the guides.
 - `device/{id}/status` carries every component's health (printer, gateway, idreader,
   scanner); `device/{id}/event` one event each time a component fails or recovers, and the
   printer's own events (paper low, paper out, ...).
@@ -130,7 +131,8 @@ class KioskRemote:
         return {"state": "online"}
 
     def _on_guides(self, message: BusMessage) -> None:
-        if self.guides.offer_json(message.data):
+        # message.data is a GuideManifest: the bus validated it against the contract
+        if self.guides.offer(message.data):
             self.on_guides()
 
     # -- health on the bus ----------------------------------------------------------------------

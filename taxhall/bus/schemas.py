@@ -243,6 +243,34 @@ class PosterManifest(Message):
     posters: list[Poster]
 
 
+# ---------------------------------------------------------------- kiosks
+
+
+class GuideEntry(Message):
+    """One guide: a question and its answer, in Chinese and (optionally) English."""
+
+    # frozen: kiosks hand entries to their UI thread as they are; extra fields are dropped,
+    # not kept, since a kiosk caches the manifest as it understands it
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    title: str = Field(min_length=1, max_length=80, description="the question, Chinese")
+    answer: str = Field(min_length=1, max_length=2000, description="the answer, Chinese")
+    title_en: str = Field("", max_length=160)
+    answer_en: str = Field("", max_length=4000)
+    keywords: tuple[str, ...] = Field((), max_length=30, description="extra search words, pinyin welcome")
+
+
+class GuideManifest(Message):
+    """The payload of `kiosk/guides` (retained): the whole content, replacing the old."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: int = Field(ge=0, description="rises with each edition; kiosks ignore one not newer than theirs")
+    entries: tuple[GuideEntry, ...] = Field(min_length=1, max_length=500)
+    popular: tuple[str, ...] = Field((), max_length=12, description="keywords shown as buttons, Chinese first")
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -281,6 +309,8 @@ TOPICS: tuple[TopicSpec, ...] = (
               "The scrolling notice line of the hall screens."),
     TopicSpec("display/posters", PosterManifest, "operators, dashboard", "hall displays", 1, True,
               "The posters (tax policy notices) the hall screens rotate through."),
+    TopicSpec("kiosk/guides", GuideManifest, "operators, dashboard", "kiosks", 1, True,
+              "The guides (questions and answers) the kiosks search; a version not newer than a kiosk's is ignored."),
 )
 
 
