@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taxhall.touchscreen import prepare_kivy, schedule_exit
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit
 
 if TYPE_CHECKING:
     from display.hall_app import DisplayHallSection, HallController
@@ -49,6 +49,7 @@ def run_app(controller: "HallController", section: "DisplayHallSection", screens
             self.refresh()
             Clock.schedule_interval(self.poll, 0.1)
             Clock.schedule_interval(self.tick, 1.0)
+            keep_watchdog_fed()
             schedule_exit(self, screenshot, exit_after)
             return self.screen
 

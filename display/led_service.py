@@ -22,6 +22,7 @@ from drivers.led.board import LedBoard, LedError, LedSection
 from taxhall.bus import BusMessage, HallBus
 from taxhall.bus.schemas import ComponentHealth
 from taxhall.config import ConfigSection, DeviceConfig
+from taxhall.watchdog import Watchdog
 
 log = logging.getLogger("display.led")
 
@@ -165,6 +166,8 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         signal.signal(signum, lambda *_: stop.set())
     log.info("driving %d LED board(s): %s", len(display.boards),
              ", ".join(f"{b.section.counter or 'main'} on {b.section.port}" for b in display.boards))
+    # Alive while the bus threads run; a board fault is reported as health, not a restart.
+    Watchdog.from_env().watch(lambda: display.bus.alive)
     stop.wait()
     display.close()
     return 0

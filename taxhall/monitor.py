@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import DeviceConfig
+from taxhall.watchdog import Watchdog
 
 SILENT_AFTER_S = 90.0  # three telemetry intervals without a word
 
@@ -221,11 +222,24 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
             serve_prometheus(model, args.prometheus)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        watchdog = Watchdog.from_env()
+        watchdog.ready()
+        title = "all halls" if args.fleet else f"hall {config.hall}"
+        if not sys.stdout.isatty():
+            # Under systemd: a line a minute for the journal, not a redrawn table.
+            last = 0.0
+            while not stop.wait(1.0):
+                watchdog.kick()
+                if time.monotonic() - last >= 60:
+                    last = time.monotonic()
+                    counts = "  ".join(f"{k}: {v}" for k, v in sorted(model.counts().items())) or "no devices yet"
+                    logging.getLogger("taxhall.monitor").info("%s — %s", title, counts)
+            return 0
         from rich.live import Live
 
-        title = "all halls" if args.fleet else f"hall {config.hall}"
         with Live(render(model, title), refresh_per_second=2, screen=False) as live:
             while not stop.wait(1.0):
+                watchdog.kick()
                 live.update(render(model, title))
         return 0
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.counter_desk import CounterDesk, DeskScreen
 from ticketer.queue_words import PAUSE_REASONS, words
 
@@ -157,6 +157,7 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             desk.on_change = lambda s: Clock.schedule_once(lambda dt: self.screen.show(s))
             Clock.schedule_interval(lambda dt: self.screen.show(desk.screen), 15)  # the minutes count on
             Window.bind(on_key_down=self.on_key)
+            keep_watchdog_fed()
             schedule_exit(self, screenshot, exit_after)
             return self.screen
 

@@ -20,7 +20,7 @@ from drivers.printer.driver import ReceiptPrinter
 from drivers.printer.monitor import StatusMonitor, bus_reporter
 from taxhall.bus import HallBus, RequestRejected
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.dispensing import Dispensing, Issued, ServiceTile
 from ticketer.offline_book import OfflineBook
 
@@ -206,6 +206,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             shown.append(lambda issued: Clock.schedule_once(lambda dt: self.screen.show_result(issued)))
             if args.touch:
                 Clock.schedule_once(lambda dt: self.screen.press(args.touch), 1.5)
+            keep_watchdog_fed()
             schedule_exit(self, args.screenshot, args.exit_after)
             return self.screen
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
 from ticketer.rating_pad import PadScreen, RatingPad
 
 # Green for satisfied through red for dissatisfied, as on the pads halls already use.
@@ -109,6 +109,7 @@ def _run_window(pad: RatingPad, size: str, fullscreen: bool, screenshot: str | N
             self.screen.show(pad.screen)
             pad.on_change = lambda s: Clock.schedule_once(lambda dt: self.screen.show(s))
             Clock.schedule_interval(lambda dt: pad.expire(), 0.5)
+            keep_watchdog_fed()
             schedule_exit(self, screenshot, exit_after)
             return self.screen
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from taxhall.config import DeviceConfig
+from taxhall.watchdog import Watchdog
 
 from kiosk.gateway.config import GatewaySection, parse_listen
 
@@ -60,6 +61,8 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
                                            access_log=True, timeout_graceful_shutdown=5))
     print(f"taxhall gateway: serving {db_path} on http://{host}:{port}", flush=True)
     try:
+        # Kept alive while uvicorn serves; a hung event loop stops the keep-alives.
+        Watchdog.from_env().watch(lambda: bool(server.started) and not server.should_exit)
         server.run(sockets=[sock])
     finally:
         sock.close()

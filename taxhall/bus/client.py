@@ -273,6 +273,11 @@ class HallBus:
         self.close()
 
     @property
+    def alive(self) -> bool:
+        """The bus's own threads are running (for a process's watchdog); says nothing of the broker."""
+        return self._net_thread.is_alive() and self._sender.is_alive()
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
