@@ -231,3 +231,25 @@ def test_an_open_board_does_not_keep_its_session_alive() -> None:
         assert sessions.get(sid) is not None  # busy all along ...
     now[0] = 61 + 3601
     assert sessions.get(sid) is None  # ... yet the lifetime ends it
+
+
+def test_alarms_appear_on_the_board_until_cleared(hall_web: Callable[..., HallWeb], bus_factory: Callable[..., HallBus]) -> None:
+    from taxhall.bus.schemas import now_iso
+
+    hall = hall_web()
+    sensor = bus_factory("ticketer-alarms", role="ticketer")
+    alarm = {"at": now_iso(), "kind": "service_unstaffed", "severity": "alarm", "message": "B 发票业务 has 3 waiting and no open counter",
+             "data": {"key": "service_unstaffed:B", "service": "B"}}
+    with httpx.Client(base_url=hall.url, timeout=10) as client:
+        hall.login(client)
+        with client.stream("GET", "/admin/events") as stream:
+            events = sse_events(stream.iter_lines())
+            _, board = next(events)
+            assert board["alarms"] == []
+            sensor.publish_event("device/ticketer/event", alarm)
+            while not board["alarms"]:
+                _, board = next(events)
+            assert board["alarms"][0]["kind"] == "service_unstaffed" and "no open counter" in board["alarms"][0]["message"]
+            sensor.publish_event("device/ticketer/event", {**alarm, "severity": "cleared", "message": "cleared"})
+            while board["alarms"]:
+                _, board = next(events)
