@@ -154,6 +154,7 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
     from kiosk.tapscript import script_responder
     from kiosk.voice import Speaker
     from taxhall.bus import HallBus
+    from taxhall.commands import serve_command
     from taxhall.touchscreen import screenshot_responder
 
     data_dir = config.data_dir
@@ -191,8 +192,8 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
         queue.attach()
     remote.attach()
     # the screen's own commands: answered on a bus worker thread, done on the Kivy thread
-    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
-    bus.serve(f"device/{config.device_id}/cmd/script", script_responder(), blocking=True)
+    serve_command(bus, "screenshot", screenshot_responder(), blocking=True)
+    serve_command(bus, "script", script_responder(), blocking=True)
     if monitor is not None:
         monitor.on_change = lambda new, old: (remote.printer_changed(new, old), runner.submit(kiosk.refresh))
     saved = load_service_state(state_path)

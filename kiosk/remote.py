@@ -33,6 +33,7 @@ from kiosk.health import PRINTER, HealthBoard
 from taxhall.bus import BusMessage, HallBus
 from taxhall.bus.errors import RequestRejected
 from taxhall.bus.schemas import DeviceEvent, QueueState, now_iso
+from taxhall.commands import serve_command
 
 log = logging.getLogger("kiosk.remote")
 
@@ -109,9 +110,9 @@ class KioskRemote:
         self.on_guides: Callable[[], None] = lambda: None
 
     def attach(self) -> None:
-        device = self.bus.device
-        self.bus.serve(f"device/{device}/cmd/out_of_service", self._out_of_service)
-        self.bus.serve(f"device/{device}/cmd/in_service", self._in_service)
+        # serve_command: each command logged with who asked and how it ended (docs/fleet.md)
+        serve_command(self.bus, "out_of_service", self._out_of_service)
+        serve_command(self.bus, "in_service", self._in_service)
         self.bus.subscribe(GUIDES_TOPIC, self._on_guides)
 
     def _out_of_service(self, message: BusMessage) -> dict[str, Any]:

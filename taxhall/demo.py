@@ -1,7 +1,8 @@
 """`taxhall demo`: a whole hall on one machine — the embedded broker, the queue engine, the tax
 gateway, a dispenser, two counter callers, a rating pad, the hall screen, an LED window board
 and (when built) a kiosk, each a child `taxhall <name>` on simulated hardware (printer and LED
-simulators speaking their real protocols on loopback ports).
+simulators speaking their real protocols on loopback ports; the kiosk's ID-card reader and
+scanner simulators on pseudo-terminals, the reader holding the demo taxpayers' cards).
 
 With a screen the windows open on it; `--headless` (or no $DISPLAY) runs them on a private
 Xvfb. `--out DIR` then runs a scripted morning (taxhall.demo_script) and leaves the printouts,
