@@ -253,3 +253,20 @@ def test_alarms_appear_on_the_board_until_cleared(hall_web: Callable[..., HallWe
             sensor.publish_event("device/ticketer/event", {**alarm, "severity": "cleared", "message": "cleared"})
             while board["alarms"]:
                 _, board = next(events)
+
+
+def test_a_ticket_page_follows_its_ticket_to_the_end(hall_web: Callable[..., HallWeb]) -> None:
+    hall = hall_web()
+    mine = hall.take("V")
+    assert hall.ask("login", counter="6", staff="S6")["ok"]
+    with httpx.stream("GET", f"{hall.url}/t/{mine['token']}/events", timeout=10) as stream:
+        events = sse_events(stream.iter_lines())
+        states = [next(events)[1]["state"]]
+        assert hall.ask("call_next", counter="6")["ticket"]["id"] == mine["id"]
+        states.append(next(events)[1]["state"])
+        assert hall.ask("start", counter="6")["ok"]
+        states.append(next(events)[1]["state"])
+        assert hall.ask("finish", counter="6")["ok"]
+        states += [state for _, state in ((e, d["state"]) for e, d in events)]  # the stream ends after "done"
+    assert states == ["waiting", "called", "serving", "done"]
+    assert httpx.get(f"{hall.url}/t/{mine['token']}").status_code == 404  # served: like any unknown token
