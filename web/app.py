@@ -264,8 +264,11 @@ def create_app(web: WebApp) -> FastAPI:
         rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone) if day else []
         by_hour = [r for r in rows if r.group == "hour"]
         top = max([r.served for r in by_hour] or [1]) or 1
+        tops: dict[str, int] = {}  # the longest bar of each grouping (service, counter, staff)
+        for r in rows:
+            tops[r.group] = max(tops.get(r.group, 0), r.served)
         return _page(request, "admin.html", user=session.user, csrf=session.csrf, board=web.bridge.board(),
-                     rows=rows, by_hour=by_hour, top=top, day=day, iso_day=_iso(day),
+                     rows=rows, by_hour=by_hour, top=top, tops=tops, day=day, iso_day=_iso(day),
                      notice=web.bridge.notice, actions=web.recent_actions())
 
     def _pick_day(date: str) -> str:

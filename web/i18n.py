@@ -18,6 +18,7 @@ WORDS: dict[str, dict[str, str]] = {
         "pause": "暂停", "resume": "恢复", "notice": "发布公告", "notice_zh": "公告（中文）", "notice_en": "公告（英文）",
         "send": "发布", "stats": "统计", "date": "日期", "show": "查看", "export": "导出 CSV", "actions": "操作记录",
         "by_hour": "按小时办结量", "open_counters": "开放窗口",
+        "st_closed": "未登录", "st_idle": "空闲", "st_calling": "叫号中", "st_serving": "办理中", "st_paused": "暂停",
     },
     "en": {
         "queue": "Queue", "service": "Service", "waiting": "Waiting", "est_wait": "Est. wait", "open": "open",
@@ -35,6 +36,7 @@ WORDS: dict[str, dict[str, str]] = {
         "notice_zh": "Notice (Chinese)", "notice_en": "Notice (English)", "send": "Send", "stats": "Statistics",
         "date": "Date", "show": "Show", "export": "Export CSV", "actions": "Actions", "by_hour": "Served by hour",
         "open_counters": "Open counters",
+        "st_closed": "closed", "st_idle": "idle", "st_calling": "calling", "st_serving": "serving", "st_paused": "paused",
     },
 }
 
