@@ -54,6 +54,7 @@ class DemoDevice:
     on_bus: bool = True  # says online on the bus (simulators and the HTTP gateway do not)
     makes: tuple[MadeFile, ...] = ()  # written before the first start
     waits_for: tuple[Path, ...] = ()  # paths another device makes (a simulator's pty link)
+    after: str = ""  # a device that must say online on the bus first (as systemd's After= on a notify unit)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     log_path: Path = field(default=Path("/dev/null"))
@@ -84,17 +85,19 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice
                    f"tax gateway on http://127.0.0.1:{ports.gateway} (demo data)", on_bus=False),
         DemoDevice("printer-sim-1", ["sim", "printer", "--listen", f"127.0.0.1:{ports.printer}", "--out",
                                      str(printouts / "dispenser-1"), "--control", f"127.0.0.1:{ports.printer_control}"],
-                   f"ESC/POS printer simulator on tcp://127.0.0.1:{ports.printer} (pages in {printouts})", on_bus=False),
+                   f"ESC/POS printer simulator of dispenser-1 on tcp://127.0.0.1:{ports.printer} "
+                   f"(pages in {printouts / 'dispenser-1'})", on_bus=False),
         DemoDevice("led-sim-1", ["sim", "led", "--listen", f"127.0.0.1:{ports.led}", "--width", "128", "--height", "32",
                                  "--out", str(led_frames)],
                    f"LED board simulator (Alpha protocol) on 127.0.0.1:{ports.led} (frames in {led_frames})", on_bus=False),
         DemoDevice("dispenser-1", ["dispenser", "--printer", f"tcp://127.0.0.1:{ports.printer}", "--size", "540x960"],
-                   "ticket dispenser (取号机)", screen=True,
+                   "ticket dispenser (取号机)", screen=True, after="ticketer",
                    config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'),
+        # the counters log in once, at start: the queue engine must be there to hear it
         DemoDevice("counter-1", ["counter", "--counter", "1", "--staff", "S1001", "--size", "800x500"],
-                   "counter caller, window 1", screen=True),
+                   "counter caller, window 1", screen=True, after="ticketer"),
         DemoDevice("counter-2", ["counter", "--counter", "2", "--staff", "S1002", "--size", "800x500"],
-                   "counter caller, window 2", screen=True),
+                   "counter caller, window 2", screen=True, after="ticketer"),
         DemoDevice("rater-1", ["rater", "--counter", "1", "--size", "800x500"], "rating pad, window 1", screen=True),
         DemoDevice("display-hall", ["display", "hall", "--size", "1280x720"], "hall screen with voice", screen=True,
                    config=f'[display_hall]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
@@ -192,14 +195,18 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
     statuses: dict[str, str] = {}
     watcher.subscribe("device/+/status", lambda m: _note_status(m, statuses, quiet=bool(args.out)))
     watcher.start()
-    for dev in devices:
-        dev.log_path = logs / f"{dev.device}.log"
-        _start(dev, broker.url, hall, data_dir, env)
-        say(f"started {dev.device:14} {dev.what}")
-    say(f"hall '{hall}' is up; logs in {logs}; Ctrl-C stops everything.")
-
     code = 0
     try:
+        # inside the try: a Ctrl-C or a failure half-way still stops what was started
+        for dev in devices:
+            if stop.is_set():
+                break
+            dev.log_path = logs / f"{dev.device}.log"
+            if dev.after:
+                _wait_online(dev.after, statuses, stop)
+            _start(dev, broker.url, hall, data_dir, env)
+            say(f"started {dev.device:14} {dev.what}")
+        say(f"hall '{hall}' is up; logs in {logs}; Ctrl-C stops everything.")
         if args.out:
             from taxhall.demo_script import run_morning
 
@@ -238,6 +245,16 @@ def _restart_dead(devices: list[DemoDevice], broker_url: str, hall: str, data_di
             say(f"{dev.device} exited with {dev.proc.returncode}; restarting (see {dev.log_path})")
             dev.restarts += 1
             _start(dev, broker_url, hall, data_dir, env)
+
+
+def _wait_online(device: str, statuses: dict[str, str], stop: threading.Event, timeout_s: float = 30.0) -> None:
+    """Until `device` says online (or degraded) on the bus; after `timeout_s`, go on and say so."""
+    deadline = time.monotonic() + timeout_s
+    while statuses.get(device) not in ("online", "degraded"):
+        if stop.is_set() or time.monotonic() >= deadline:
+            say(f"{device} is not online after {timeout_s:.0f} s; starting the rest anyway")
+            return
+        time.sleep(0.05)
 
 
 def _make_files(dev: DemoDevice, env: dict[str, str]) -> None:
