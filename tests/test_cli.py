@@ -24,12 +24,18 @@ def test_help_lists_every_process() -> None:
         assert name in out
 
 
-@pytest.mark.parametrize("sub", [s for s in SUBCOMMANDS if not is_built(s)], ids=lambda s: s.name)
-def test_unbuilt_subcommands_say_so_and_fail(sub: object, tmp_path: Path) -> None:
-    extra = ["hall"] if sub.name == "display" else []  # type: ignore[attr-defined]
-    result = run_taxhall(sub.name, *extra, "--data-dir", str(tmp_path))  # type: ignore[attr-defined]
-    assert result.returncode == 3
-    assert "not built yet" in result.stderr
+def test_every_process_of_the_design_is_built() -> None:
+    missing = [s.name for s in SUBCOMMANDS if not is_built(s)]
+    assert missing == []
+
+
+def test_an_application_missing_from_the_install_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import taxhall.cli as cli
+
+    absent = cli.Subcommand("kiosk", "the kiosk", target="kiosk_not_installed.app:run")
+    monkeypatch.setattr(cli, "SUBCOMMANDS", tuple(absent if s.name == "kiosk" else s for s in cli.SUBCOMMANDS))
+    assert cli.main(["kiosk", "--data-dir", "/tmp"]) == 3
+    assert "not built yet" in capsys.readouterr().err
 
 
 def test_every_subcommand_takes_the_common_options() -> None:
