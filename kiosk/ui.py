@@ -74,20 +74,7 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
                driver: Callable[[Any], Iterator[float]] | None = None, started_at: float | None = None) -> int:
     # Kivy reads these when its clock and window are made, and prepare_kivy's font set-up
     # already makes the clock: so they go in first (with the same no-argv switch it sets)
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    # Kivy's own log handling would, once imported, write every record of the process to
-    # ~/.kivy/logs and print it again unmasked, and open the root logger to DEBUG: the kiosk
-    # keeps its records in the one masking handler of taxhall.logs, at the configured level
-    os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
-    from kivy.config import Config
-
-    # a kiosk needs no 60 fps: a lower cap keeps the idle CPU low on a small board
-    Config.set("graphics", "maxfps", str(section.max_fps))
-    # no multisampling: flat rectangles and text do not need it, and the extra framebuffers
-    # cost memory and time on every frame (much of both on a software renderer)
-    Config.set("graphics", "multisamples", "0")
-    prepare_kivy(size, fullscreen)
+    prepare_kivy(size, fullscreen, max_fps=section.max_fps)
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window

@@ -9,10 +9,14 @@ import sys
 from typing import Any, Callable
 
 
-def prepare_kivy(size: str, fullscreen: bool) -> None:
+def prepare_kivy(size: str, fullscreen: bool, max_fps: int = 30) -> None:
     """Must run before the first `kivy.app`/`kivy.core.window` import of the process."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # Kivy's own log handling would write every record of the process to ~/.kivy/logs, print
+    # it a second time unmasked and open the root logger to DEBUG: our records stay in the one
+    # masking handler of taxhall.logs, at the configured level.
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # not xclip/xsel, which a kiosk image lacks
     from kivy.config import Config
 
@@ -23,6 +27,10 @@ def prepare_kivy(size: str, fullscreen: bool) -> None:
     # A touch screen reports touches, not a mouse with a right button for multitouch emulation.
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("kivy", "exit_on_escape", "0")
+    # A hall screen needs no 60 fps, nor multisampling for flat shapes and text: both cost
+    # idle CPU and memory on a small board with a software renderer.
+    Config.set("graphics", "maxfps", str(max_fps))
+    Config.set("graphics", "multisamples", "0")
 
     from kivy.core.text import LabelBase
 
