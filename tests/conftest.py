@@ -8,6 +8,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+from drivers.printer.config import BUILTIN_PROFILES
+from drivers.printer.simulator import SimulatedPrinter, SimulatorServer
 from taxhall.broker import BrokerProcess, BrokerSettings, free_port
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig, Overrides, load_config
@@ -52,3 +54,12 @@ def bus_factory(device_config: Callable[..., DeviceConfig]) -> Iterator[Callable
     yield make
     for bus in started:
         bus.close(drain_s=0.5)
+
+
+@pytest.fixture
+def printer_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
+    """An 80 mm ESC/POS printer simulator on a TCP port, pages drawn into tmp_path/pages."""
+    server = SimulatorServer(SimulatedPrinter(BUILTIN_PROFILES["generic-80"], out_dir=tmp_path / "pages"))
+    server.listen_tcp().start()
+    yield server
+    server.stop()

@@ -4,26 +4,18 @@ on a TCP socket: a touch gives a printed ticket; a printer fault still gives the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from drivers.printer.config import BUILTIN_PROFILES
 from drivers.printer.driver import ReceiptPrinter
-from drivers.printer.simulator import SimulatedPrinter, SimulatorServer
+from drivers.printer.simulator import SimulatorServer
 from taxhall.bus import HallBus
 from ticketer.dispensing import Dispensing
 from ticketer.offline_book import OfflineBook
 from tests.test_ticketer_bus import ticketer  # noqa: F401  (the engine fixture)
 from tests.ticketer_helpers import wait_for
-
-
-@pytest.fixture
-def printer_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
-    server = SimulatorServer(SimulatedPrinter(BUILTIN_PROFILES["generic-80"], out_dir=tmp_path / "pages"))
-    server.listen_tcp().start()
-    yield server
-    server.stop()
 
 
 def make_dispenser(bus: HallBus, server: SimulatorServer, tmp_path: Path) -> Dispensing:

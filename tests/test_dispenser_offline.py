@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from drivers.printer.config import BUILTIN_PROFILES
 from drivers.printer.driver import ReceiptPrinter
-from drivers.printer.simulator import SimulatedPrinter, SimulatorServer
+from drivers.printer.simulator import SimulatorServer
 from taxhall.bus import HallBus
 from ticketer.dispensing import Dispensing, Issued
 from ticketer.offline_book import OfflineBook
@@ -25,14 +25,6 @@ from tests.ticketer_helpers import section, wait_for
 
 OFFLINE_NOTE = "网络中断时所取号票，请留意叫号屏"
 LEASE_SIZE = 4
-
-
-@pytest.fixture
-def printer_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
-    server = SimulatorServer(SimulatedPrinter(BUILTIN_PROFILES["generic-80"], out_dir=tmp_path / "pages"))
-    server.listen_tcp().start()
-    yield server
-    server.stop()
 
 
 def dispenser(bus: HallBus, server: SimulatorServer, book_path: Path) -> Dispensing:
