@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import pytest
 
 from drivers.printer.config import BUILTIN_PROFILES
 from drivers.printer.driver import ReceiptPrinter
