@@ -182,7 +182,8 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
         xvfb, display = _start_xvfb()
         if display:
             env["DISPLAY"] = display
-            say(f"screens run on a private X server {display} (headless)")
+            say(f"screens run on a private X server {display} (headless)"
+                + ("" if args.out else "; to see them, `make demo-morning` leaves screenshots in .demo/out/screens"))
         else:
             say("no X server (install xvfb); devices with screens are left out")
 
