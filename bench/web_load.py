@@ -122,7 +122,7 @@ async def run_load(url: str, desk: HallBus, tickets: list[dict[str, Any]], calls
     counters = [str(n) for n in range(1, 7)]
     for c in counters:
         desk.request("queue/req/login", {"counter": c, "staff": f"S{c}"})
-    called: list[tuple[float, Page, list[tuple[Page, int]]]] = []
+    called: list[tuple[float, Page, list[tuple[Page, int | None]]]] = []
     by_id = {p.ticket["id"]: p for p in pages}
     for n in range(calls):
         counter = counters[n % len(counters)]
@@ -143,12 +143,12 @@ async def run_load(url: str, desk: HallBus, tickets: list[dict[str, Any]], calls
 
     call_delays = [(p.called_at - sent) * 1000 for sent, p, _ in called if p.called_at is not None]
     missed = sum(1 for _, p, _ in called if p.called_at is None)
-    ahead_delays = []
+    ahead_delays: list[float] = []
     for sent, _, others in called:
-        for other, before in others:
-            if before is None or before == 0:
+        for other, shown in others:
+            if not shown:  # nothing shown yet, or nobody ahead to move up past
                 continue
-            seen = [t for ahead, t in other.ahead_seen.items() if ahead < before and t >= sent]
+            seen = [t for ahead, t in other.ahead_seen.items() if ahead < shown and t >= sent]
             if seen:
                 ahead_delays.append((min(seen) - sent) * 1000)
     return {"open_s": open_s, "call_delays": call_delays, "missed": missed, "ahead_delays": ahead_delays}

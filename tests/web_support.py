@@ -33,7 +33,8 @@ class HallWeb:
     desk: HallBus  # a dispenser and counter in one, for driving the queue
 
     def take(self, service: str = "A") -> dict[str, Any]:
-        return self.desk.request("queue/req/take_ticket", {"service": service, "source": "dispenser-1"})["ticket"]
+        ticket: dict[str, Any] = self.desk.request("queue/req/take_ticket", {"service": service, "source": "dispenser-1"})["ticket"]
+        return ticket
 
     def ask(self, op: str, **fields: Any) -> dict[str, Any]:
         return self.desk.request(f"queue/req/{op}", fields, check=False)
@@ -61,7 +62,8 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.fixture
-def hall_web(ticketer, bus_factory, broker, tmp_path: Path) -> Iterator[Callable[..., HallWeb]]:  # noqa: F811
+def hall_web(ticketer: Callable[..., TicketerService], bus_factory: Callable[..., HallBus], broker: Any,  # noqa: F811
+             tmp_path: Path) -> Iterator[Callable[..., HallWeb]]:
     servers: list[tuple[ServerThread, HallBus]] = []
 
     def start(**web: Any) -> HallWeb:

@@ -123,7 +123,7 @@ class HallBridge:
                 seen = (counter.get("state"), counter.get("ticket"))
                 before = self.since.get(cid)
                 if before is None or before[:2] != seen:
-                    self.since[cid] = (*seen, now)  # type: ignore[assignment]
+                    self.since[cid] = (*seen, now)
                 counter["since"] = self.since[cid][2]
             self.state = state
             self.state_seq += 1

@@ -35,7 +35,7 @@ SECTIONS = {"web": WebSection}
 def web_section(config: DeviceConfig) -> WebSection:
     """The `[web]` section, or its defaults when the file has none."""
     section = config.sections.get("web")
-    return section if isinstance(section, WebSection) else WebSection()
+    return section if isinstance(section, WebSection) else WebSection.model_validate({})
 
 
 def data_path(config: DeviceConfig, configured: str, *default: str) -> Path:

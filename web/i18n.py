@@ -45,7 +45,7 @@ def pick_lang(query: str | None, cookie: str | None) -> str:
     """`?lang=` wins, then the remembered choice, then Chinese."""
     for candidate in (query, cookie):
         if candidate in LANGS:
-            return candidate  # type: ignore[return-value]
+            return candidate
     return "zh"
 
 
