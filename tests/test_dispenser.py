@@ -67,3 +67,26 @@ def test_without_engine_or_lease_tickets_are_paused_clearly(printer_sim: Simulat
     issued = desk.take("A")
     assert not issued.ok and "暂停取号" in issued.message
     assert printer_sim.printer.pages == []
+
+
+def test_a_finger_on_the_tile_of_the_real_app_prints_the_ticket(ticketer, printer_sim: SimulatorServer, tmp_path: Path,  # noqa: F811
+                                                                broker, bus_factory: Callable[..., HallBus]) -> None:
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from pyzbar.pyzbar import decode
+
+    ticketer()
+    shot = tmp_path / "dispenser.png"
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 540x960x24", sys.executable, "-m", "taxhall.cli", "dispenser",
+         "--printer", printer_sim.url, "--touch", "C", "--size", "540x960", "--screenshot", str(shot), "--exit-after", "5",
+         "--broker", broker.url, "--hall", "test-hall", "--device", "dispenser-9", "--data-dir", str(tmp_path / "d9")],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    pages = printer_sim.printer.wait_for_pages(1, timeout=5)
+    assert "C001" in "".join(pages[0].text_lines()) and "申报纳税" in pages[0].text_lines()
+    assert decode(Image.open(sorted((tmp_path / "pages").glob("page-*.png"))[0]))[0].data.decode().startswith("http://")
+    assert Image.open(shot).size == (540, 960)

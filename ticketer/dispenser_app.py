@@ -72,7 +72,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     parser.add_argument("--size")
     parser.add_argument("--screenshot", metavar="PNG")
     parser.add_argument("--exit-after", type=float, metavar="S")
-    parser.add_argument("--touch", metavar="SERVICE", help="press this service's tile after start (checks and the demo)")
+    parser.add_argument("--touch", metavar="SERVICE", help="touch this service's tile 1.5 s after start (checks)")
     args = parser.parse_args(argv)
     section: DispenserSection = config.section("dispenser")
     printer_section: PrinterSection = config.section("printer")
@@ -143,6 +143,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
     class ServiceTileButton(Button):
         is_open = BooleanProperty(True)
         scale = NumericProperty(1.0)
+        code = StringProperty("")
 
     class DispenserScreen(BoxLayout):
         title_text = StringProperty("")
@@ -170,6 +171,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             grid.clear_widgets()
             for tile in desk.tiles.values():
                 button = ServiceTileButton(text=tile_text(tile, desk.lang), is_open=tile.open, scale=self.scale)
+                button.code = tile.code
                 button.disabled = not tile.open
                 button.bind(on_release=lambda b, code=tile.code: self.press(code))
                 grid.add_widget(button)
@@ -197,6 +199,19 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             self.refresh()
 
     class TicketDispenserApp(App):  # not "DispenserApp": Kivy would load dispenser.kv a second time
+        def touch_tile(self, code: str) -> None:
+            """A finger on the tile: a touch down and up at its centre, through Kivy's dispatch."""
+            from kivy.tests.common import UnitTestTouch
+
+            tiles = [b for b in self.screen.ids.tiles.children if getattr(b, "code", None) == code]
+            if not tiles:
+                log.error("--touch %s: no such tile (tiles: %s)", code, ", ".join(desk.tiles) or "none yet")
+                return
+            x, y = tiles[0].to_window(*tiles[0].center)
+            touch = UnitTestTouch(x, y)
+            touch.touch_down()
+            touch.touch_up()
+
         def build(self) -> DispenserScreen:
             self.title = "taxhall — dispenser"
             self.screen = DispenserScreen()
@@ -205,7 +220,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             Clock.schedule_once(lambda dt: self.screen.refresh())
             shown.append(lambda issued: Clock.schedule_once(lambda dt: self.screen.show_result(issued)))
             if args.touch:
-                Clock.schedule_once(lambda dt: self.screen.press(args.touch), 1.5)
+                Clock.schedule_once(lambda dt: self.touch_tile(args.touch), 1.5)
             keep_watchdog_fed()
             schedule_exit(self, args.screenshot, args.exit_after)
             return self.screen
