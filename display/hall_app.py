@@ -20,6 +20,7 @@ from display.voice import Announcer, Call, VoiceSection
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import screenshot_responder
+from taxhall.commands import serve_standard_commands
 
 log = logging.getLogger("display.hall")
 
@@ -104,7 +105,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     if args.size:
         section = section.model_copy(update={"size": args.size})
     voice: VoiceSection = config.section("voice")
-    controller = HallController(config, section, voice if section.voice else None).start()
+    controller = HallController(config, section, voice if section.voice else None)
+    serve_standard_commands(controller.bus)
+    controller.start()
     try:
         from display.hall_kivy import run_app
 

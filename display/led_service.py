@@ -23,6 +23,7 @@ from taxhall.bus import BusMessage, HallBus
 from taxhall.bus.schemas import ComponentHealth
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.watchdog import Watchdog
+from taxhall.commands import serve_standard_commands
 
 log = logging.getLogger("display.led")
 
@@ -160,7 +161,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         print("taxhall display led: no boards configured; add [[display_led.boards]] with port, counter, width, height "
               "(see docs/display.md)", flush=True)
         return 2
-    display = LedDisplay(config, section).start()
+    display = LedDisplay(config, section)
+    serve_standard_commands(display.bus)
+    display.start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -26,6 +26,7 @@ from drivers.printer.config import PrinterSection
 from drivers.scanner.config import ScannerSection
 from kiosk.config import KioskSection
 from taxhall.config import DeviceConfig
+from taxhall.commands import serve_standard_commands
 
 log = logging.getLogger("kiosk")
 
@@ -169,6 +170,7 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
     guides = GuideBook(data_dir / "guides.json", Path(section.guides_file) if section.guides_file else BUILTIN)
     speaker = Speaker(section.voice_player, section.voice_volume) if section.voice else None
     bus = HallBus(config, components=board.components)
+    serve_standard_commands(bus)
     queue = BusQueue(bus) if section.queue != "off" else None
     terminal = SimulatedTerminal(section.payment_sim_delay_s, section.payment_sim_result)
     kiosk = Kiosk(section, gateway, devices, terminal, board, guides, queue=queue, speaker=speaker,

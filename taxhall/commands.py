@@ -83,3 +83,27 @@ def send_command(bus: HallBus, device: str, name: str, args: dict[str, Any] | No
     operator name defaults to this client's device id, which is its MQTT user name."""
     payload = {"args": args or {}, "operator": operator or bus.device}
     return bus.request(f"device/{device}/cmd/{name}", payload, timeout_s=timeout_s, check=check)
+
+
+def serve_standard_commands(bus: HallBus) -> None:
+    """The commands every taxhall process answers: `ping` (its health figures), `restart`, and
+    `reload_config`. A process reads its device file once, at start; reloading is therefore a
+    clean restart, which systemd (Restart=always) or the demo performs — said in the answer."""
+    import os
+    import signal
+    import threading
+
+    def ping(message: BusMessage) -> dict[str, Any]:
+        return {"device": bus.device, "role": bus.role, "figures": bus.figures()}
+
+    def stop_soon(why: str) -> Responder:
+        def respond(message: BusMessage) -> dict[str, Any]:
+            # After the answer has gone out: SIGTERM takes the process's own clean way out.
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            return {"state": "restarting", "why": why}
+
+        return respond
+
+    serve_command(bus, "ping", ping)
+    serve_command(bus, "restart", stop_soon("restart requested"))
+    serve_command(bus, "reload_config", stop_soon("restarting to read the device config again"))

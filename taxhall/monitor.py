@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import DeviceConfig
 from taxhall.watchdog import Watchdog
+from taxhall.commands import serve_standard_commands
 
 SILENT_AFTER_S = 90.0  # three telemetry intervals without a word
 
@@ -208,6 +209,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     model = FleetModel(silent_after_s=args.silent_after)
     bus = HallBus(config)
     follow(bus, model, args.fleet)
+    serve_standard_commands(bus)
     bus.start(wait_s=5)
     if not bus.connected:
         print(f"taxhall monitor: cannot reach the broker {config.bus.broker}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pydantic import Field
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.commands import serve_standard_commands
 from ticketer.counter_desk import CounterDesk, DeskScreen
 from ticketer.queue_words import PAUSE_REASONS, words
 
@@ -60,6 +61,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         print("taxhall counter: which counter? give --counter N or [counter] counter = \"N\"", flush=True)
         return 2
     bus = HallBus(config)
+    serve_standard_commands(bus)
     desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang)
     bus.subscribe("queue/state", desk.on_state)
     bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)

@@ -21,6 +21,7 @@ from drivers.printer.monitor import StatusMonitor, bus_reporter
 from taxhall.bus import HallBus, RequestRejected
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.commands import serve_command, serve_standard_commands
 from ticketer.dispensing import Dispensing, Issued, ServiceTile
 from ticketer.offline_book import OfflineBook
 
@@ -81,6 +82,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
                              job_timeout_s=printer_section.job_timeout_s) if url else None
     monitor = StatusMonitor(printer, printer_section.status_interval_s) if printer else None
     bus = HallBus(config, components=monitor.components if monitor else None)
+    serve_standard_commands(bus)
+    if printer:
+        serve_command(bus, "print_test_page", lambda m: _test_page(printer, section), blocking=True)
     book = OfflineBook(config.data_dir / "dispenser-offline.sqlite")
     desk = Dispensing(bus, config.device_id, book, printer, section.hall_name, section.hall_name_en,
                       section.follow_url, args.lang or section.lang, lease_size=section.lease_size)
@@ -115,6 +119,18 @@ def _remote_issue(desk: Dispensing, args: dict[str, Any], shown: list[Callable[[
     for show in shown:
         show(issued)
     return {"issued": asdict(issued)}
+
+
+def _test_page(printer: ReceiptPrinter, section: DispenserSection) -> dict[str, Any]:
+    """`device/{id}/cmd/print_test_page`: a sample ticket, as a technician checks a printer."""
+    from drivers.printer.errors import PrinterError
+    from drivers.printer.layout import queue_ticket, sample_ticket_info
+
+    try:
+        result = printer.print_job(queue_ticket(sample_ticket_info(), section.lang), job_id="test-page")
+    except PrinterError as exc:
+        raise RequestRejected("printer_fault", str(exc)) from None
+    return {"printed": getattr(result, "state", "sent")}
 
 
 def _keep_up(desk: Dispensing, bus: HallBus, stop: threading.Event) -> None:

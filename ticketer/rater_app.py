@@ -14,6 +14,7 @@ from pydantic import Field
 from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
+from taxhall.commands import serve_standard_commands
 from ticketer.rating_pad import PadScreen, RatingPad
 
 # Green for satisfied through red for dissatisfied, as on the pads halls already use.
@@ -58,6 +59,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         print('taxhall rater: which counter? give --counter N or [rater] counter = "N"', flush=True)
         return 2
     bus = HallBus(config)
+    serve_standard_commands(bus)
     pad = RatingPad(bus, counter, args.lang or section.lang, ask_s=section.ask_s)
     bus.subscribe("queue/state", pad.on_state)
     bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)

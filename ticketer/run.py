@@ -18,6 +18,7 @@ from pathlib import Path
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig
 from taxhall.watchdog import Watchdog
+from taxhall.commands import serve_standard_commands
 from ticketer.calendar import business_day, day_from_iso, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
@@ -53,6 +54,7 @@ def serve_queue(config: DeviceConfig, section: TicketerSection) -> int:
         log.error("cannot open the queue database %s: %s", path, exc)
         return 1
     service = TicketerService(engine, HallBus(config, figures=engine.figures))
+    serve_standard_commands(service.bus)
     # systemd (Type=notify, WatchdogSec=): ready once serving, then a keep-alive per loop
     # turn, so an engine whose loop hangs is restarted; a no-op outside systemd.
     watchdog = Watchdog.from_env()

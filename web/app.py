@@ -32,6 +32,7 @@ from taxhall.bus import HallBus
 from taxhall.bus.errors import BusError
 from taxhall.bus.schemas import now_iso
 from taxhall.config import DeviceConfig
+from taxhall.commands import serve_standard_commands
 from web.auth import LoginThrottle, Session, Sessions, check_password, hash_password, load_users
 from web.bridge import HallBridge
 from web.config import WebSection, data_path, web_section
@@ -432,6 +433,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         print(f"taxhall web: {exc}", file=sys.stderr)
         return 2
     bus = HallBus(config)
+    serve_standard_commands(bus)
     bus.start(wait_s=5.0)
     web = WebApp(config, section, bus)
     if not web.users_path.exists():
