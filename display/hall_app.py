@@ -17,10 +17,9 @@ from pydantic import Field
 from display.hall_model import HallModel, SeenCalls
 from display.hall_view import HallView
 from display.voice import Announcer, Call, VoiceSection
-from taxhall.bus import BusMessage, HallBus
+from taxhall.bus import BusMessage
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import screenshot_responder
-from taxhall.commands import serve_standard_commands
+from taxhall.touchscreen import screen_bus
 
 log = logging.getLogger("display.hall")
 
@@ -47,12 +46,11 @@ class HallController:
         self.lock = threading.Lock()
         self.changed = threading.Event()
         self.announcer = Announcer(voice, audio_dir or config.data_dir / "audio") if voice else None
-        self.bus = HallBus(config)
+        self.bus = screen_bus(config)
         self.bus.subscribe("queue/state", self._on_state)
         self.bus.subscribe("queue/calls", self._on_call, dedupe=True)
         self.bus.subscribe("display/notice", self._on_notice)
         self.bus.subscribe("display/posters", self._on_posters)
-        self.bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
 
     def start(self) -> "HallController":
         if self.announcer:
@@ -105,9 +103,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     if args.size:
         section = section.model_copy(update={"size": args.size})
     voice: VoiceSection = config.section("voice")
-    controller = HallController(config, section, voice if section.voice else None)
-    serve_standard_commands(controller.bus)
-    controller.start()
+    controller = HallController(config, section, voice if section.voice else None).start()
     try:
         from display.hall_kivy import run_app
 

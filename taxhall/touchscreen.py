@@ -125,3 +125,15 @@ def keep_watchdog_fed() -> None:
 
     Clock.schedule_once(lambda dt: watchdog.ready())
     Clock.schedule_interval(kick, watchdog.kick_every_s / 2)
+
+
+def screen_bus(config: Any, **kwargs: Any) -> Any:
+    """The hall bus of a device with a screen: a HallBus (kwargs as HallBus takes them) that
+    already answers the standard commands and `cmd/screenshot`, each logged with who asked."""
+    from taxhall.bus import HallBus
+    from taxhall.commands import serve_command, serve_standard_commands
+
+    bus = HallBus(config, **kwargs)
+    serve_standard_commands(bus)
+    serve_command(bus, "screenshot", screenshot_responder(), blocking=True)
+    return bus

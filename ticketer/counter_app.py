@@ -11,10 +11,8 @@ from typing import Callable, Literal
 
 from pydantic import Field
 
-from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
-from taxhall.commands import serve_standard_commands
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
 from ticketer.counter_desk import CounterDesk, DeskScreen
 from ticketer.queue_words import PAUSE_REASONS, words
 
@@ -60,11 +58,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     if not counter:
         print("taxhall counter: which counter? give --counter N or [counter] counter = \"N\"", flush=True)
         return 2
-    bus = HallBus(config)
-    serve_standard_commands(bus)
+    bus = screen_bus(config)
     desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang)
     bus.subscribe("queue/state", desk.on_state)
-    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
     bus.start(wait_s=5)
     if args.staff:
         desk.login(args.staff)

@@ -19,9 +19,9 @@ from drivers.printer.config import PrinterSection
 from drivers.printer.driver import ReceiptPrinter
 from drivers.printer.monitor import StatusMonitor, bus_reporter
 from taxhall.bus import HallBus, RequestRejected
+from taxhall.commands import serve_command
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
-from taxhall.commands import serve_command, serve_standard_commands
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
 from ticketer.dispensing import Dispensing, Issued, ServiceTile
 from ticketer.offline_book import OfflineBook
 
@@ -81,15 +81,13 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     printer = ReceiptPrinter(url, printer_section.resolved_profile(), timeout_s=printer_section.timeout_s,
                              job_timeout_s=printer_section.job_timeout_s) if url else None
     monitor = StatusMonitor(printer, printer_section.status_interval_s) if printer else None
-    bus = HallBus(config, components=monitor.components if monitor else None)
-    serve_standard_commands(bus)
+    bus = screen_bus(config, components=monitor.components if monitor else None)
     if printer:
         serve_command(bus, "print_test_page", lambda m: _test_page(printer, section), blocking=True)
     book = OfflineBook(config.data_dir / "dispenser-offline.sqlite")
     desk = Dispensing(bus, config.device_id, book, printer, section.hall_name, section.hall_name_en,
                       section.follow_url, args.lang or section.lang, lease_size=section.lease_size)
     bus.subscribe("queue/state", desk.on_state)
-    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
     shown: list[Callable[[Issued], None]] = []  # the screen, once it exists
     bus.serve(f"device/{config.device_id}/cmd/issue", lambda m: _remote_issue(desk, m.data.args or {}, shown),
               blocking=True)

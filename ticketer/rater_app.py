@@ -11,10 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from taxhall.bus import HallBus
 from taxhall.config import ConfigSection, DeviceConfig
-from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screenshot_responder
-from taxhall.commands import serve_standard_commands
+from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
 from ticketer.rating_pad import PadScreen, RatingPad
 
 # Green for satisfied through red for dissatisfied, as on the pads halls already use.
@@ -58,11 +56,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     if not counter:
         print('taxhall rater: which counter? give --counter N or [rater] counter = "N"', flush=True)
         return 2
-    bus = HallBus(config)
-    serve_standard_commands(bus)
+    bus = screen_bus(config)
     pad = RatingPad(bus, counter, args.lang or section.lang, ask_s=section.ask_s)
     bus.subscribe("queue/state", pad.on_state)
-    bus.serve(f"device/{config.device_id}/cmd/screenshot", screenshot_responder(), blocking=True)
     # A press from afar (the scripted demo, a remote check): the same as touching a level.
     bus.serve(f"device/{config.device_id}/cmd/press",
               lambda m: {"screen": asdict(pad.rate(int((m.data.args or {}).get("level", 0))))}, blocking=True)
