@@ -90,3 +90,32 @@ def test_a_finger_on_the_tile_of_the_real_app_prints_the_ticket(ticketer, printe
     assert "C001" in "".join(pages[0].text_lines()) and "申报纳税" in pages[0].text_lines()
     assert decode(Image.open(sorted((tmp_path / "pages").glob("page-*.png"))[0]))[0].data.decode().startswith("http://")
     assert Image.open(shot).size == (540, 960)
+
+
+def test_a_dispenser_closed_from_afar_issues_nothing_until_reopened(ticketer, printer_sim: SimulatorServer,  # noqa: F811
+                                                                    tmp_path: Path, bus_factory: Callable[..., HallBus]) -> None:
+    from taxhall.commands import send_command
+    from ticketer.dispenser_app import serve_service_commands
+
+    ticketer()
+    bus = bus_factory("dispenser-1", role="dispenser")
+    desk = make_dispenser(bus, printer_sim, tmp_path)
+    state = tmp_path / "service.json"
+    serve_service_commands(bus, desk, state, lambda: None)
+    operator = bus_factory("ops-li", role="operator")
+    statuses: list[str] = []
+    operator.subscribe("device/dispenser-1/status", lambda m: statuses.append(m.data.state))
+
+    assert send_command(operator, "dispenser-1", "out_of_service", {"message": "设备维护中，请到3号窗口取号"})["state"] == "out_of_service"
+    refused = desk.take("A")
+    assert not refused.ok and refused.message == "设备维护中，请到3号窗口取号"
+    assert wait_for(lambda: statuses and statuses[-1] == "out_of_service")
+
+    restarted = bus_factory("dispenser-1-restarted", role="dispenser")  # a restart keeps it closed
+    again = Dispensing(restarted, "dispenser-1", OfflineBook(tmp_path / "book2.sqlite"))
+    serve_service_commands(restarted, again, state, lambda: None)
+    assert again.closed == "设备维护中，请到3号窗口取号"
+
+    send_command(operator, "dispenser-1", "in_service")
+    assert wait_for(lambda: statuses[-1] == "online")
+    assert desk.take("A").ok and printer_sim.printer.pages == printer_sim.printer.wait_for_pages(1, timeout=5)

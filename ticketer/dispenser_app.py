@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Callable, Literal
 
 from pydantic import Field
@@ -88,6 +88,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     desk = Dispensing(bus, config.device_id, book, printer, section.hall_name, section.hall_name_en,
                       section.follow_url, args.lang or section.lang, lease_size=section.lease_size)
     bus.subscribe("queue/state", desk.on_state)
+    serve_service_commands(bus, desk, config.data_dir / "dispenser-service.json", lambda: desk.on_change())
     shown: list[Callable[[Issued], None]] = []  # the screen, once it exists
     bus.serve(f"device/{config.device_id}/cmd/issue", lambda m: _remote_issue(desk, m.data.args or {}, shown),
               blocking=True)
@@ -117,6 +118,35 @@ def _remote_issue(desk: Dispensing, args: dict[str, Any], shown: list[Callable[[
     for show in shown:
         show(issued)
     return {"issued": asdict(issued)}
+
+
+def serve_service_commands(bus: HallBus, desk: Dispensing, state_file: Path, on_change: Callable[[], None]) -> None:
+    """`cmd/out_of_service` {message?} and `cmd/in_service`: a dispenser closed from afar shows
+    why and issues nothing until reopened; the state outlives a restart (kept in `state_file`)."""
+    import json
+
+    def close(message: Any) -> dict[str, Any]:
+        text = (message.data.args or {}).get("message", "")
+        if not isinstance(text, str) or len(text) > 200:
+            raise RequestRejected("bad_request", "args.message: a text of at most 200 characters")
+        desk.closed = text
+        state_file.write_text(json.dumps({"closed": text}, ensure_ascii=False), encoding="utf-8")
+        bus.set_status("out_of_service")
+        on_change()
+        return {"state": "out_of_service"}
+
+    def reopen(message: Any) -> dict[str, Any]:
+        desk.closed = None
+        state_file.unlink(missing_ok=True)
+        bus.set_status("online")
+        on_change()
+        return {"state": "online"}
+
+    if state_file.exists():
+        desk.closed = str(json.loads(state_file.read_text(encoding="utf-8")).get("closed", ""))
+        bus.set_status("out_of_service")
+    serve_command(bus, "out_of_service", close)
+    serve_command(bus, "in_service", reopen)
 
 
 def _test_page(printer: ReceiptPrinter, section: DispenserSection) -> dict[str, Any]:
@@ -176,7 +206,8 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
         def refresh(self) -> None:
             zh = desk.lang == "zh"
             self.title_text = desk.hall_name if zh else desk.hall_name_en
-            self.hint_text = "请选择办理业务，轻触取号" if zh else "Tap a service to take a ticket"
+            self.hint_text = desk.closed_text() if desk.closed is not None else (
+                "请选择办理业务，轻触取号" if zh else "Tap a service to take a ticket")
             self.footer_text = "过号请重新取号 · 请留意叫号屏和语音" if zh else "Listen for your number and watch the screen"
             self.elder_text = ("标准字体" if self.scale > 1 else "大字模式") if zh else ("Normal text" if self.scale > 1 else "Large text")
             self.lang_text = "English" if zh else "中文"
@@ -184,9 +215,10 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             grid = self.ids.tiles
             grid.clear_widgets()
             for tile in desk.tiles.values():
-                button = ServiceTileButton(text=tile_text(tile, desk.lang), is_open=tile.open, scale=self.scale)
+                shown = tile if desk.closed is None else replace(tile, open=False)  # closed: say so on every tile
+                button = ServiceTileButton(text=tile_text(shown, desk.lang), is_open=shown.open, scale=self.scale)
                 button.code = tile.code
-                button.disabled = not tile.open
+                button.disabled = not tile.open or desk.closed is not None
                 button.bind(on_release=lambda b, code=tile.code: self.press(code))
                 grid.add_widget(button)
 

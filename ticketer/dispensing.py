@@ -71,6 +71,7 @@ class Dispensing:
     on_change: Callable[[], None] = lambda: None
     tiles: dict[str, ServiceTile] = field(default_factory=dict)
     engine_day: str | None = None  # YYYY-MM-DD, from queue/state
+    closed: str | None = None  # out of service, with the message to show (a remote command)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ state
@@ -85,6 +86,11 @@ class Dispensing:
         self.tiles = dict(sorted(tiles.items()))
         self.on_change()
 
+    def closed_text(self) -> str:
+        if self.closed:
+            return self.closed
+        return "本机暂停服务，请到服务台取号" if self.lang == "zh" else "Out of service — please ask at the desk"
+
     def business_day(self) -> str:
         """The engine's business day as last seen in `queue/state` (it may start at a reset
         time other than midnight); the calendar date only before the engine was ever seen."""
@@ -93,6 +99,8 @@ class Dispensing:
     # ------------------------------------------------------------------ a touch
 
     def take(self, service: str, priority: str | None = None, appointment: str | None = None) -> Issued:
+        if self.closed is not None:
+            return Issued(False, service=service, message=self.closed_text())
         payload: dict[str, Any] = {"request_id": f"{self.source}-{uuid.uuid4().hex[:16]}", "service": service,
                                    "source": self.source}
         if priority:
