@@ -12,124 +12,41 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import json
 import logging
 import secrets
 import signal
 import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import uvicorn
-from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from taxhall.bus import HallBus
 from taxhall.bus.errors import BusError
 from taxhall.bus.schemas import now_iso
 from taxhall.config import DeviceConfig
 from taxhall.commands import serve_standard_commands
-from web.auth import LoginThrottle, Session, Sessions, check_password, hash_password, load_users
-from web.bridge import HallBridge
-from web.config import WebSection, data_path, web_section
-from web.i18n import pick_lang, words
+from web.auth import check_password, hash_password, load_users
+from web.config import web_section
+from web.i18n import words
+from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
+                       lang_of, page, require_action, session_of, sse, sse_response)
 from web.stats import day_key, day_rows, rows_csv
+
+__all__ = ["ServerThread", "WebApp", "create_app", "run"]
 
 log = logging.getLogger("web")
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-SESSION_COOKIE = "th_session"
-LOGIN_CSRF_COOKIE = "th_login"
-_HEARTBEAT_S = 15.0
-
-
-class WebApp:
-    """The app's parts: settings, the bridge to the bus, sessions, the action log."""
-
-    def __init__(self, config: DeviceConfig, section: WebSection, bus: HallBus) -> None:
-        self.config = config
-        self.section = section
-        self.bus = bus
-        self.bridge = HallBridge(bus, refresh_s=section.refresh_s)
-        self.users_path = data_path(config, section.users_file, "web", "users.toml")
-        self.db_path = data_path(config, section.ticketer_db, "ticketer", "queue.sqlite")
-        self.actions_path = data_path(config, section.actions_log, "web", "actions.jsonl")
-        self.sessions = Sessions(section.session_lifetime_s, section.session_idle_s)
-        self.throttle = LoginThrottle(section.login_attempts, section.login_window_s)
-        self._actions_lock = threading.Lock()
-
-    def log_action(self, user: str, action: str, **details: Any) -> None:
-        """Who did what, to the journal and to the action log the dashboard shows."""
-        entry = {"at": now_iso(), "user": user, "action": action, **details}
-        log.info("dashboard action by %s: %s %s", user, action, details)
-        with self._actions_lock:
-            self.actions_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.actions_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-    def recent_actions(self, n: int = 20) -> list[dict[str, Any]]:
-        if not self.actions_path.exists():
-            return []
-        lines = self.actions_path.read_text(encoding="utf-8").splitlines()[-n:]
-        return [json.loads(line) for line in reversed(lines) if line.strip()]
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _lang(request: Request) -> str:
-    return pick_lang(request.query_params.get("lang"), request.cookies.get("lang"))
-
-
-def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    web: WebApp = request.app.state.web
-    lang = _lang(request)
-    response = TEMPLATES.TemplateResponse(request, name, {
-        "lang": lang, "w": words(lang), "hall": web.section.hall_name if lang == "zh" else web.section.hall_name_en,
-        "other_lang": "en" if lang == "zh" else "zh", **context}, status_code=status)
-    if request.query_params.get("lang") == lang:
-        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
-    _no_store(response)
-    return response
-
-
-def _no_store(response: Response) -> None:
-    # A ticket's page must not linger in a shared phone's or a proxy's cache.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-
-
-def _session(request: Request) -> tuple[str | None, Session | None]:
-    web: WebApp = request.app.state.web
-    sid = request.cookies.get(SESSION_COOKIE)
-    return sid, web.sessions.get(sid)
-
-
-def _csrf_ok(session: Session, sent: str | None) -> bool:
-    return bool(sent) and secrets.compare_digest(session.csrf.encode(), (sent or "").encode())
-
-
-def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-def _sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:
-    response = StreamingResponse(stream, media_type="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must not hold events back
-    return response
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
 # ---------------------------------------------------------------------- the app
+
+
+def feature_routers(web: WebApp) -> list[APIRouter]:
+    """The routes of the features that live in modules of their own (each `router(web)`)."""
+    return []
+
 
 
 def create_app(web: WebApp) -> FastAPI:
@@ -141,6 +58,8 @@ def create_app(web: WebApp) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
+    for feature_router in feature_routers(web):
+        app.include_router(feature_router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -151,7 +70,7 @@ def create_app(web: WebApp) -> FastAPI:
     async def home(request: Request) -> HTMLResponse:
         state = web.bridge.state
         services = (state or {}).get("services", {})
-        return _page(request, "home.html", services=services, have_state=state is not None,
+        return page(request, "home.html", services=services, have_state=state is not None,
                      hall_open=any(s.get("open") for s in services.values()))
 
     async def resolve(token: str) -> dict[str, Any] | None:
@@ -163,17 +82,17 @@ def create_app(web: WebApp) -> FastAPI:
         return await asyncio.to_thread(web.bridge.ask_status, token)
 
     @app.get("/t/{token}", response_class=HTMLResponse)
-    async def ticket_page(request: Request, token: str) -> HTMLResponse:
+    async def ticketpage(request: Request, token: str) -> HTMLResponse:
         try:
             status = await resolve(token)
         except BusError:
-            return _page(request, "unavailable.html", status=503)
+            return page(request, "unavailable.html", status=503)
         if status is None:
             # The same page for every token that is not a live ticket: it tells a guesser nothing.
-            return _page(request, "not_found.html", status=404)
+            return page(request, "not_found.html", status=404)
         names = (web.bridge.state or {}).get("services", {}).get(status["service"], {})
-        return _page(request, "ticket.html", ticket=status, token=token,
-                     service_name=names.get("name" if _lang(request) == "zh" else "name_en") or names.get("name") or status["service"])
+        return page(request, "ticket.html", ticket=status, token=token,
+                     service_name=names.get("name" if lang_of(request) == "zh" else "name_en") or names.get("name") or status["service"])
 
     @app.get("/t/{token}/events")
     async def ticket_events(request: Request, token: str) -> Response:
@@ -192,19 +111,19 @@ def create_app(web: WebApp) -> FastAPI:
                 while True:
                     current = dict(watched.status)
                     if current != sent:
-                        yield _sse("ticket", current)
+                        yield sse("ticket", current)
                         sent = current
                     if current.get("state") == "done":
                         return
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(event.wait(), _HEARTBEAT_S)
+                        await asyncio.wait_for(event.wait(), HEARTBEAT_S)
                         event.clear()
                         continue
                     yield b": keep-alive\n\n"
             finally:
                 web.bridge.unfollow(watched, event)
 
-        return _sse_response(stream())
+        return sse_response(stream())
 
     # ------------------------------------------------------------------ dashboard
 
@@ -214,7 +133,7 @@ def create_app(web: WebApp) -> FastAPI:
 
     def _login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
         token = secrets.token_urlsafe(24)
-        response = _page(request, "login.html", status=status, csrf=token, error=error)
+        response = page(request, "login.html", status=status, csrf=token, error=error)
         # Double-submit: a form posted from another site cannot know this cookie's value.
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.section.secure_cookies,
                             path="/admin")
@@ -225,18 +144,18 @@ def create_app(web: WebApp) -> FastAPI:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not csrf or not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
             return PlainTextResponse("CSRF token missing or wrong", status_code=403)
-        keys = (f"ip:{_client(request)}", f"user:{user}")
-        w = words(_lang(request))
+        keys = (f"ip:{client_of(request)}", f"user:{user}")
+        w = words(lang_of(request))
         if web.throttle.blocked(*keys):
-            log.warning("login throttled for %s from %s", user, _client(request))
+            log.warning("login throttled for %s from %s", user, client_of(request))
             return _login_page(request, w["too_many"], status=429)
         users = await asyncio.to_thread(load_users, web.users_path)
         if not await asyncio.to_thread(check_password, users, user, password):
             web.throttle.failed(*keys)
-            log.warning("failed dashboard login for %r from %s", user, _client(request))
+            log.warning("failed dashboard login for %r from %s", user, client_of(request))
             return _login_page(request, w["bad_login"], status=401)
         sid, _ = web.sessions.open(user)
-        web.log_action(user, "login", client=_client(request))
+        web.log_action(user, "login", client=client_of(request))
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=web.section.secure_cookies,
                             max_age=web.section.session_lifetime_s)
@@ -245,10 +164,10 @@ def create_app(web: WebApp) -> FastAPI:
 
     @app.post("/admin/logout")
     async def logout(request: Request, csrf: str = Form("")) -> Response:
-        sid, session = _session(request)
+        sid, session = session_of(request)
         if session is None:
             return RedirectResponse("/admin/login", status_code=303)
-        if not _csrf_ok(session, csrf):
+        if not csrf_ok(session, csrf):
             return PlainTextResponse("CSRF token missing or wrong", status_code=403)
         web.sessions.close(sid)
         web.log_action(session.user, "logout")
@@ -258,7 +177,7 @@ def create_app(web: WebApp) -> FastAPI:
 
     @app.get("/admin", response_class=HTMLResponse)
     async def admin(request: Request, date: str = "") -> Response:
-        _, session = _session(request)
+        _, session = session_of(request)
         if session is None:
             return RedirectResponse("/admin/login", status_code=303)
         day = _pick_day(date)
@@ -268,7 +187,7 @@ def create_app(web: WebApp) -> FastAPI:
         tops: dict[str, int] = {}  # the longest bar of each grouping (service, counter, staff)
         for r in rows:
             tops[r.group] = max(tops.get(r.group, 0), r.served)
-        return _page(request, "admin.html", user=session.user, csrf=session.csrf, board=web.bridge.board(),
+        return page(request, "admin.html", user=session.user, csrf=session.csrf, board=web.bridge.board(),
                      rows=rows, by_hour=by_hour, top=top, tops=tops, day=day, iso_day=_iso(day),
                      notice=web.bridge.notice, actions=web.recent_actions())
 
@@ -282,7 +201,7 @@ def create_app(web: WebApp) -> FastAPI:
 
     @app.get("/admin/stats.csv")
     async def stats_csv(request: Request, date: str = "") -> Response:
-        _, session = _session(request)
+        _, session = session_of(request)
         if session is None:
             return PlainTextResponse("log in first", status_code=401)
         day = _pick_day(date)
@@ -296,7 +215,7 @@ def create_app(web: WebApp) -> FastAPI:
 
     @app.get("/admin/events")
     async def board_events(request: Request) -> Response:
-        sid, session = _session(request)
+        sid, session = session_of(request)
         if session is None:
             return PlainTextResponse("log in first", status_code=401)
         event = web.bridge.board_listener()
@@ -308,62 +227,44 @@ def create_app(web: WebApp) -> FastAPI:
                     # An open board does not keep its session alive: a dashboard left on an
                     # unattended screen logs out after session_idle_s like any other.
                     if web.sessions.get(sid, touch=False) is None:
-                        yield _sse("expired", {})
+                        yield sse("expired", {})
                         return
-                    yield _sse("board", web.bridge.board())
+                    yield sse("board", web.bridge.board())
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(event.wait(), _HEARTBEAT_S)
+                        await asyncio.wait_for(event.wait(), HEARTBEAT_S)
                     event.clear()
                     await asyncio.sleep(0.05)  # a burst of changes becomes one update
             finally:
                 web.bridge.drop_board_listener(event)
 
-        return _sse_response(stream())
-
-    async def _action(request: Request, csrf: str) -> tuple[Session | None, Response | None]:
-        _, session = _session(request)
-        if session is None:
-            return None, PlainTextResponse("log in first", status_code=401)
-        if not _csrf_ok(session, csrf):
-            log.warning("dashboard action without a valid CSRF token from %s", _client(request))
-            return None, PlainTextResponse("CSRF token missing or wrong", status_code=403)
-        return session, None
+        return sse_response(stream())
 
     async def _queue_request(op: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await asyncio.to_thread(web.bus.request, f"queue/req/{op}", {"request_id": f"web-{uuid.uuid4().hex}", **body},
-                                           check=False)
-        except BusError as exc:
-            return {"ok": False, "error": {"code": "unavailable", "message": str(exc)}}
-
-    def _after_action(request: Request, reply: dict[str, Any]) -> Response:
-        if request.headers.get("accept", "").startswith("application/json"):
-            return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
-        return RedirectResponse("/admin" + ("" if reply.get("ok") else "?error=" + reply["error"]["code"]), status_code=303)
+        return await bus_request(web, f"queue/req/{op}", body)
 
     @app.post("/admin/pause")
     async def pause(request: Request, counter: str = Form(""), reason: str = Form("supervisor"), csrf: str = Form("")) -> Response:
-        session, refused = await _action(request, csrf)
+        session, refused = await require_action(request, csrf)
         if refused:
             return refused
         assert session is not None
         reply = await _queue_request("pause", {"counter": counter, "reason": reason or "supervisor"})
         web.log_action(session.user, "pause", counter=counter, reason=reason, ok=reply.get("ok"))
-        return _after_action(request, reply)
+        return after_action(request, reply)
 
     @app.post("/admin/resume")
     async def resume(request: Request, counter: str = Form(""), csrf: str = Form("")) -> Response:
-        session, refused = await _action(request, csrf)
+        session, refused = await require_action(request, csrf)
         if refused:
             return refused
         assert session is not None
         reply = await _queue_request("resume", {"counter": counter})
         web.log_action(session.user, "resume", counter=counter, ok=reply.get("ok"))
-        return _after_action(request, reply)
+        return after_action(request, reply)
 
     @app.post("/admin/notice")
     async def notice(request: Request, text: str = Form(""), text_en: str = Form(""), csrf: str = Form("")) -> Response:
-        session, refused = await _action(request, csrf)
+        session, refused = await require_action(request, csrf)
         if refused:
             return refused
         assert session is not None
@@ -371,7 +272,7 @@ def create_app(web: WebApp) -> FastAPI:
         # Retained: a hall screen that starts later shows it too.
         await asyncio.to_thread(web.bus.publish, "display/notice", body, qos=1, retain=True)
         web.log_action(session.user, "notice", text=body["text"], text_en=body["text_en"])
-        return _after_action(request, {"ok": True})
+        return after_action(request, {"ok": True})
 
     return app
 
