@@ -22,7 +22,7 @@ from taxhall.commands import serve_standard_commands
 from ticketer.calendar import business_day, day_from_iso, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
-from ticketer.service import TicketerService
+from ticketer.service import Desk, TicketerService
 from ticketer.stats import day_stats, render_csv, render_text
 from ticketer.store import Store
 
@@ -31,6 +31,11 @@ log = logging.getLogger("ticketer")
 
 def database_path(config: DeviceConfig) -> Path:
     return config.data_dir / "ticketer" / "queue.sqlite"
+
+
+def hall_desks(config: DeviceConfig, engine: Engine, bus: HallBus) -> list[Desk]:
+    """The books kept beside the queue, each from its own config section."""
+    return []
 
 
 def run_ticketer(config: DeviceConfig, args: argparse.Namespace) -> int:
@@ -55,6 +60,13 @@ def serve_queue(config: DeviceConfig, section: TicketerSection) -> int:
         return 1
     service = TicketerService(engine, HallBus(config, figures=engine.figures))
     serve_standard_commands(service.bus)
+    try:
+        for desk in hall_desks(config, engine, service.bus):
+            service.add_desk(desk)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("cannot open the ticketer's books beside the queue: %s", exc)
+        engine.close()
+        return 1
     # systemd (Type=notify, WatchdogSec=): ready once serving, then a keep-alive per loop
     # turn, so an engine whose loop hangs is restarted; a no-op outside systemd.
     watchdog = Watchdog.from_env()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from taxhall.bus import BusMessage, HallBus, RequestRejected
 from taxhall.bus.schemas import QUEUE_OPS
@@ -49,6 +49,24 @@ def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
     }
 
 
+class Desk(Protocol):
+    """A book the ticketer process keeps beside the queue (appointments, appeals). Its requests
+    are served under the engine's lock, so a desk may call the engine (a check-in takes a
+    ticket) and the tickets' events go out like any other; its `tick` runs with the engine's."""
+
+    def requests(self) -> dict[str, Callable[[BusMessage], dict[str, Any]]]:
+        """Topic suffix (registered in taxhall.bus.schemas.TOPICS) → responder returning the
+        reply fields; a refusal raises TicketerError (or RequestRejected)."""
+        ...
+
+    def tick(self) -> None:
+        """Periodic work (deadlines, expiries); runs on the main loop with the lock held."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
 class TicketerService:
     """Serves every `queue/req/{op}` from the engine and publishes what it commits."""
 
@@ -64,9 +82,28 @@ class TicketerService:
         self._force_state = False
         self._closing = threading.Event()
         self._state_thread = threading.Thread(target=self._state_loop, name="queue-state", daemon=True)
+        self._desks: list[Desk] = []
         dispatch = _dispatch(engine)
         for op in QUEUE_OPS:
             bus.serve(f"queue/req/{op}", self._responder(dispatch[op]))
+
+    def add_desk(self, desk: Desk) -> None:
+        """Serves a desk's requests beside the queue's (before `start`)."""
+        for suffix, respond in desk.requests().items():
+            self.bus.serve(suffix, self._desk_responder(respond))
+        self._desks.append(desk)
+
+    def _desk_responder(self, respond: Callable[[BusMessage], dict[str, Any]]) -> Callable[[BusMessage], dict[str, Any]]:
+        def answer(message: BusMessage) -> dict[str, Any]:
+            with self._lock:
+                try:
+                    reply = respond(message)
+                except TicketerError as exc:
+                    raise RequestRejected(exc.code, exc.message) from None
+                self._publish_changes()  # a desk may have taken a ticket
+            return reply
+
+        return answer
 
     def _responder(self, call: Callable[[Any], OpResult]) -> Callable[[BusMessage], dict[str, Any]]:
         def respond(message: BusMessage) -> dict[str, Any]:
@@ -131,6 +168,11 @@ class TicketerService:
                 self.engine.housekeeping()
             except (TicketerError, sqlite3.Error) as exc:
                 log.error("alarms or housekeeping failed, retried next tick: %s", exc)
+            for desk in self._desks:
+                try:
+                    desk.tick()
+                except Exception:  # one desk's failure must not stop the queue's housekeeping
+                    log.exception("%s: periodic work failed, retried next tick", type(desk).__name__)
             self._publish_changes()  # estimates and opening hours change with time too
         try:
             self.engine.store.checkpoint()
@@ -146,4 +188,6 @@ class TicketerService:
         with self._lock:
             self.engine.hand_events(self.bus.publish_event)
             self.bus.close()
+            for desk in self._desks:
+                desk.close()
             self.engine.close()
