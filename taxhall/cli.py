@@ -77,8 +77,9 @@ def _ticketer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _ticketer_sections() -> dict[str, type[ConfigSection]]:
     from ticketer.config import TicketerSection
+    from ticketer.workdays import CalendarSection
 
-    return {"ticketer": TicketerSection}
+    return {"ticketer": TicketerSection, "calendar": CalendarSection}
 
 
 def all_sections() -> dict[str, type[ConfigSection]]:
@@ -125,7 +126,7 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
 # others be (one file can serve a kiosk's printer, reader and scanner); `taxhall config`
 # validates them all. tests/test_cli.py checks this list against the applications' SECTIONS.
 SECTION_NAMES = ("ticketer", "dispenser", "counter", "rater", "kiosk", "gateway", "printer", "idreader", "scanner",
-                 "display_hall", "voice", "display_led", "web")
+                 "display_hall", "voice", "display_led", "web", "calendar")
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
