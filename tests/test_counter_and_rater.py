@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Callable
+
+import pytest
 
 from taxhall.bus import HallBus
 from ticketer.counter_desk import CounterDesk
@@ -64,3 +68,132 @@ def test_desk_without_an_engine_times_out_cleanly(bus_factory: Callable[..., Hal
     screen = desk.call_next()
     assert not screen.ok and screen.message == "排队服务器没有响应，请稍后重试" and not screen.busy
     assert time.monotonic() - started < 3
+
+
+def _engine_counter(watcher: list[dict[str, object]], counter: str) -> dict[str, object]:
+    return dict(watcher[-1]["counters"][counter]) if watcher else {}  # type: ignore[index]
+
+
+def test_a_counter_closed_from_afar_serves_its_taxpayer_then_gets_no_more_tickets(
+        ticketer, bus_factory: Callable[..., HallBus], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    from taxhall.commands import send_command
+    from ticketer.counter_desk import serve_service_commands
+
+    ticketer()
+    desk_bus = bus_factory("counter-3", role="counter")
+    desk = CounterDesk(desk_bus, "3")
+    desk_bus.subscribe("queue/state", desk.on_state)
+    state_file = tmp_path / "counter-service.json"
+    serve_service_commands(desk_bus, desk, state_file)
+    other = CounterDesk(bus_factory("counter-4", role="counter"), "4")
+    dispenser = bus_factory("dispenser-1", role="dispenser")
+    operator = bus_factory("ops-li", role="operator")
+    statuses: list[str] = []
+    operator.subscribe("device/counter-3/status", lambda m: statuses.append(m.data.state))
+    engine: list[dict[str, object]] = []
+    operator.subscribe("queue/state", lambda m: engine.append(m.data.model_dump()))
+    for service in ("A", "A", "A"):
+        dispenser.request("queue/req/take_ticket", {"service": service, "source": "dispenser-1"})
+    desk.login("S1024")
+    first = desk.call_next().ticket
+    desk.start()
+
+    with caplog.at_level(logging.INFO, logger="taxhall.commands"):
+        reply = send_command(operator, "counter-3", "out_of_service", {"message": "窗口设备检修", "message_en": "Counter under repair"})
+    assert reply["state"] == "out_of_service" and reply["counter"] == "serving"  # the taxpayer at the counter is served
+    assert "command out_of_service" in caplog.text and "from ops-li (reply to ops-li)" in caplog.text
+    assert wait_for(lambda: statuses and statuses[-1] == "out_of_service")
+    assert desk.screen.closed is not None and desk.closed_text() == "窗口设备检修"
+    desk.lang = "en"
+    assert desk.closed_text() == "Counter under repair"
+    desk.lang = "zh"
+
+    refused = desk.call_next()
+    assert not refused.ok and refused.message == "窗口设备检修" and refused.ticket == first
+    assert desk.finish().state == "paused"  # the last ticket done, the engine pauses the counter
+    assert wait_for(lambda: _engine_counter(engine, "3").get("state") == "paused"
+                    and _engine_counter(engine, "3").get("reason") == "out_of_service")
+    assert not desk.resume().ok and not desk.pause("break").ok and not desk.login("S2048").ok  # staff cannot reopen it
+    other.login("S4096")
+    assert other.call_next().ticket == "A002"  # the queue goes to the counters still open
+
+    # a restart of the caller keeps it out of service
+    restarted_bus = bus_factory("counter-3-restarted", role="counter")
+    restarted = CounterDesk(restarted_bus, "3")
+    restarted_bus.subscribe("queue/state", restarted.on_state)
+    assert serve_service_commands(restarted_bus, restarted, state_file) is not None
+    assert restarted.screen.closed is not None and not restarted.call_next().ok
+    assert wait_for(lambda: restarted.screen.pause_reason == "out_of_service")
+
+    reply = send_command(operator, "counter-3", "in_service")
+    assert reply["state"] == "online" and reply["counter"] == "idle"  # our pause ended, nobody else's
+    assert wait_for(lambda: statuses[-1] == "online") and not state_file.exists()
+    assert desk.call_next().ticket == "A003"
+
+
+def test_a_break_taken_before_the_close_is_the_staffs_to_end(ticketer, bus_factory: Callable[..., HallBus],  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    from taxhall.commands import send_command
+    from ticketer.counter_desk import serve_service_commands
+
+    ticketer()
+    desk_bus = bus_factory("counter-6", role="counter")
+    desk = CounterDesk(desk_bus, "6", lang="en")
+    desk_bus.subscribe("queue/state", desk.on_state)
+    serve_service_commands(desk_bus, desk, tmp_path / "counter-service.json")
+    operator = bus_factory("ops-wang", role="operator")
+    desk.login("S6")
+    assert desk.pause("break").state == "paused"
+
+    assert send_command(operator, "counter-6", "out_of_service")["counter"] == "paused"
+    assert desk.closed_text() == "This counter is out of service; please go to another counter"
+    bad = send_command(operator, "counter-6", "out_of_service", {"message": 42}, check=False)
+    assert not bad["ok"] and bad["error"]["code"] == "bad_request"
+    assert send_command(operator, "counter-6", "in_service")["counter"] == "paused"  # still on the break
+    assert desk.screen.pause_reason == "break" and desk.resume().state == "idle"
+
+
+def test_a_rating_pad_closed_from_afar_asks_nobody(ticketer, bus_factory: Callable[..., HallBus], tmp_path: Path) -> None:  # noqa: F811
+    from taxhall.commands import send_command
+    from ticketer.counter_desk import serve_service_commands
+    from ticketer.rater_app import pad_texts
+
+    ticketer()
+    desk = CounterDesk(bus_factory("counter-2", role="counter"), "2")
+    pad_bus = bus_factory("rater-2", role="rater")
+    pad = RatingPad(pad_bus, "2")
+    pad_bus.subscribe("queue/state", pad.on_state)
+    state_file = tmp_path / "rater-service.json"
+    serve_service_commands(pad_bus, pad, state_file)
+    dispenser = bus_factory("dispenser-1", role="dispenser")
+    operator = bus_factory("ops-li", role="operator")
+    statuses: list[str] = []
+    operator.subscribe("device/rater-2/status", lambda m: statuses.append(m.data.state))
+    for _ in range(2):
+        dispenser.request("queue/req/take_ticket", {"service": "A", "source": "dispenser-1"})
+    desk.login("S2")
+
+    assert send_command(operator, "rater-2", "out_of_service", {"message": "评价器维修中"})["state"] == "out_of_service"
+    assert pad.screen.mode == "closed" and pad_texts(pad, pad.screen)[:2] == ("暂停服务", "评价器维修中")
+    assert wait_for(lambda: statuses and statuses[-1] == "out_of_service")
+    desk.call_next()
+    desk.start()
+    assert wait_for(lambda: pad._serving[0] is not None)
+    served = pad._serving[0]
+    desk.finish()
+    assert wait_for(lambda: pad._serving[0] is None)
+    assert pad.screen.mode == "closed" and pad.rate(5).mode == "closed"  # nobody asked, nothing rated
+    assert not dispenser.request("queue/req/rate", {"ticket": served, "level": 3}, check=False).get("error")
+
+    restarted_bus = bus_factory("rater-2-restarted", role="rater")
+    restarted = RatingPad(restarted_bus, "2", lang="en")
+    serve_service_commands(restarted_bus, restarted, state_file)
+    assert restarted.screen.mode == "closed" and pad_texts(restarted, restarted.screen)[0] == "Out of service"
+
+    assert send_command(operator, "rater-2", "in_service")["state"] == "online"
+    assert pad.screen.mode == "idle" and wait_for(lambda: statuses[-1] == "online")
+    desk.call_next()
+    desk.start()
+    assert wait_for(lambda: pad._serving[0] is not None)
+    desk.finish()
+    assert wait_for(lambda: pad.screen.mode == "asking") and pad.rate(4).mode == "thanks"

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
-from ticketer.counter_desk import CounterDesk, DeskScreen
+from ticketer.counter_desk import CounterDesk, DeskScreen, serve_service_commands
 from ticketer.queue_words import PAUSE_REASONS, words
 
 
@@ -61,6 +61,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     bus = screen_bus(config)
     desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang)
     bus.subscribe("queue/state", desk.on_state)
+    serve_service_commands(bus, desk, config.data_dir / "counter-service.json")  # out_of_service / in_service
     bus.start(wait_s=5)
     if args.staff:
         desk.login(args.staff)
@@ -92,6 +93,7 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
         message_ok = BooleanProperty(True)
         logged_out = BooleanProperty(True)
         busy = BooleanProperty(False)
+        closed_text = StringProperty("")  # out of service from afar: why, else ""
         staff_hint = StringProperty("")
         t_login = StringProperty("")
         t_call = StringProperty("")
@@ -117,6 +119,8 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             self.message, self.message_ok = screen.message, screen.ok
             self.logged_out = screen.state == "closed"
             self.busy = screen.busy
+            closed = screen.closed
+            self.closed_text = f"{closed.title(desk.lang)}  ·  {desk.closed_text()}" if closed else ""
 
         def do(self, op: str, *args: str) -> None:
             if op == "login" and not (args and args[0].strip()):

@@ -5,23 +5,133 @@ A plain object over the bus contract (docs/mqtt.md), driven by the Kivy caller a
 alike. Each action keeps its request id across a retry, so a press whose answer got lost
 never calls a second ticket. What the counter is doing comes from the engine: replies give
 immediate feedback and the retained `queue/state` keeps the screen true after a restart.
+
+Out of service (`device/{id}/cmd/out_of_service` / `cmd/in_service`, as on the dispenser and
+the kiosk; `serve_service_commands` here serves them for the caller and the rating pad): the
+reason is shown, no new ticket is called, and the counter stops being given tickets — a
+logged-in counter is paused in the engine with reason `out_of_service` (once the ticket in
+hand, if any, is finished, marked no-show or transferred: a taxpayer already at the counter
+is served to the end). `in_service` resumes it only if that pause was ours; a staff member's
+own pause (a break) is left for them to end. The state is kept in a file across restarts.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from taxhall.bus import BusError, BusMessage, RequestTimeout
+from taxhall.bus import BusError, BusMessage, HallBus, RequestRejected, RequestTimeout
+from taxhall.commands import serve_command
 from ticketer.queue_words import STATES, error_words, words
+
+log = logging.getLogger("ticketer.counter")
+
+OUT_OF_SERVICE = "out_of_service"  # the pause reason the engine keeps for a counter closed from afar
+# What staff may still do while out of service: finish with the taxpayer already called.
+ALLOWED_WHILE_CLOSED = frozenset({"recall", "start", "finish", "no_show", "transfer", "logout"})
 
 
 class Requester(Protocol):
     def request(self, suffix: str, payload: dict[str, Any], *, timeout_s: float | None = None,
                 check: bool = True) -> dict[str, Any]: ...
+
+
+# ---------------------------------------------------------------------- out of service
+
+
+@dataclass(frozen=True)
+class OutOfService:
+    """An operator's out_of_service: the reason to show, Chinese and (optionally) English.
+    Empty texts mean the device's own default words."""
+
+    message: str = ""
+    message_en: str = ""
+
+    def title(self, lang: str) -> str:
+        return "暂停服务" if lang == "zh" else "Out of service"
+
+    def reason(self, lang: str, default_zh: str, default_en: str) -> str:
+        if lang == "zh":
+            return self.message or default_zh
+        if self.message_en:
+            return self.message_en
+        # An English reader still sees the operator's Chinese words (a counter number, a time).
+        return f"{default_en}\n{self.message}" if self.message else default_en
+
+
+def closure_from_args(args: dict[str, Any]) -> OutOfService:
+    """`cmd/out_of_service` args {message?, message_en?}; RequestRejected on anything else."""
+    texts: dict[str, str] = {}
+    for key in ("message", "message_en"):
+        value = args.get(key, "")
+        if not isinstance(value, str) or len(value) > 200:
+            raise RequestRejected("bad_request", f"args.{key}: a text of at most 200 characters")
+        texts[key] = value.strip()
+    return OutOfService(**texts)
+
+
+def load_closure(path: Path) -> OutOfService | None:
+    """The out-of-service state kept in `path`; None when in service (or the file is unreadable:
+    a broken file must not keep a device closed that nobody can see why)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return OutOfService(str(data.get("message", "")), str(data.get("message_en", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError):
+        log.warning("%s: unreadable out-of-service state, taken as in service", path)
+        return None
+
+
+def save_closure(path: Path, closure: OutOfService | None) -> None:
+    if closure is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"message": closure.message, "message_en": closure.message_en}, ensure_ascii=False),
+                   encoding="utf-8")
+    os.replace(tmp, path)  # whole or not at all: a power cut leaves the old state
+
+
+class Closable(Protocol):
+    def close_for_service(self, closure: OutOfService) -> dict[str, Any]: ...
+
+    def reopen(self) -> dict[str, Any]: ...
+
+
+def serve_service_commands(bus: HallBus, device: Closable, state_file: Path) -> OutOfService | None:
+    """`cmd/out_of_service` {message?, message_en?} and `cmd/in_service` for `device`, each
+    logged with who asked (taxhall.commands); the state is kept in `state_file` and the retained
+    status says `out_of_service` / `online`. A device closed before a restart is closed again
+    here (returned). Call before `bus.start()`."""
+
+    def close(message: BusMessage) -> dict[str, Any]:
+        closure = closure_from_args(getattr(message.data, "args", None) or {})
+        save_closure(state_file, closure)
+        bus.set_status(OUT_OF_SERVICE)
+        return {"state": OUT_OF_SERVICE, **device.close_for_service(closure)}
+
+    def reopen(message: BusMessage) -> dict[str, Any]:
+        save_closure(state_file, None)
+        bus.set_status("online")
+        return {"state": "online", **device.reopen()}
+
+    saved = load_closure(state_file)
+    if saved is not None:
+        bus.set_status(OUT_OF_SERVICE)
+        device.close_for_service(saved)
+    # blocking: closing a counter asks the engine to pause it, an answer this bus must receive
+    serve_command(bus, OUT_OF_SERVICE, close, blocking=True)
+    serve_command(bus, "in_service", reopen, blocking=True)
+    return saved
 
 
 @dataclass(frozen=True)
@@ -39,6 +149,8 @@ class DeskScreen:
     message: str = ""
     ok: bool = True
     busy: bool = False
+    pause_reason: str | None = None  # the engine's, while paused
+    closed: OutOfService | None = None  # out of service from afar, with the reason to show
 
 
 @dataclass
@@ -52,6 +164,7 @@ class CounterDesk:
     screen: DeskScreen = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _service_names: dict[str, str] = field(default_factory=dict, init=False)
+    _pausing: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.screen = DeskScreen(self.counter)
@@ -73,9 +186,47 @@ class CounterDesk:
                     ticket_id=getattr(mine, "ticket_id", None),
                     service=getattr(mine, "service", None) if mine.ticket else None,
                     since=self.screen.since if same_ticket else (time.monotonic() if mine.ticket else None),
+                    pause_reason=getattr(mine, "reason", None) if mine.state == "paused" else None,
                 )
             self.screen = screen
         self.on_change(screen)
+        if screen.closed is not None and screen.state == "idle" and screen.staff:
+            # Out of service yet open in the engine (a restart, a resume from elsewhere, a
+            # ticket just done): pause it — from a thread, a bus callback must not wait.
+            threading.Thread(target=self._pause_for_service, name="oos-pause", daemon=True).start()
+
+    # ------------------------------------------------------------------ out of service
+
+    def close_for_service(self, closure: OutOfService) -> dict[str, Any]:
+        """Out of service: the reason on screen, no new tickets; paused in the engine when a
+        staff member is logged in and no ticket is in hand (else once it is done)."""
+        self._set(closed=closure)
+        log.info("counter %s out of service", self.counter)
+        return {"counter": self._pause_for_service().state}
+
+    def reopen(self) -> dict[str, Any]:
+        """In service again; the engine's pause is ended only if it was ours."""
+        screen = self._set(closed=None)
+        log.info("counter %s in service", self.counter)
+        if screen.state == "paused" and screen.pause_reason == OUT_OF_SERVICE:
+            screen = self._act("resume")
+        return {"counter": screen.state}
+
+    def closed_text(self) -> str:
+        """The reason shown while out of service, in the screen's language."""
+        closure = self.screen.closed or OutOfService()
+        return closure.reason(self.lang, "本窗口暂停服务，请到其他窗口办理", "This counter is out of service; please go to another counter")
+
+    def _pause_for_service(self) -> DeskScreen:
+        screen = self.screen
+        if screen.closed is None or screen.state != "idle" or not screen.staff:
+            return screen  # nobody logged in, already paused (ours or a break), or a ticket in hand
+        if not self._pausing.acquire(blocking=False):
+            return screen  # another thread is asking the engine right now
+        try:
+            return self._act("pause", reason=OUT_OF_SERVICE)
+        finally:
+            self._pausing.release()
 
     # ------------------------------------------------------------------ actions
 
@@ -110,6 +261,9 @@ class CounterDesk:
         return self._act("logout")
 
     def _act(self, op: str, **fields: Any) -> DeskScreen:
+        closed = self.screen.closed
+        if closed is not None and op not in ALLOWED_WHILE_CLOSED and fields.get("reason") != OUT_OF_SERVICE:
+            return self._set(ok=False, message=self.closed_text())  # login, call_next, pause, resume
         payload = {"request_id": f"{self.counter}-{op}-{uuid.uuid4().hex[:12]}", "counter": self.counter}
         payload.update({k: v for k, v in fields.items() if v is not None})
         self._set(busy=True, message="")
@@ -149,12 +303,17 @@ class CounterDesk:
             done = {"finish": ("已办结", "Finished"), "no_show": ("已过号", "Marked no-show"),
                     "transfer": ("已转移", "Transferred")}[op]
             number = self.screen.ticket or ticket.get("number") or ""
-            return self._set(busy=False, ok=True, state="idle", ticket=None, ticket_id=None, service=None, since=None,
-                             message=f"{number} {done[0] if zh else done[1]}".strip())
+            screen = self._set(busy=False, ok=True, state="idle", ticket=None, ticket_id=None, service=None, since=None,
+                               message=f"{number} {done[0] if zh else done[1]}".strip())
+            if screen.closed is not None:  # out of service: the ticket in hand was the last
+                self._pause_for_service()
+                return self._set(message=screen.message)  # "A001 已办结" stays; the header says paused
+            return screen
         if op == "pause":
-            return self._set(busy=False, ok=True, state="paused", message="已暂停" if zh else "Paused")
+            return self._set(busy=False, ok=True, state="paused", pause_reason=fields["reason"],
+                             message="已暂停" if zh else "Paused")
         if op == "resume":
-            return self._set(busy=False, ok=True, state="idle", message="已恢复" if zh else "Resumed")
+            return self._set(busy=False, ok=True, state="idle", pause_reason=None, message="已恢复" if zh else "Resumed")
         if op == "logout":
             return self._set(busy=False, ok=True, state="closed", staff=None, ticket=None, since=None,
                              message="已退出" if zh else "Logged out")

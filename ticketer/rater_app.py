@@ -13,6 +13,7 @@ from pydantic import Field
 
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
+from ticketer.counter_desk import serve_service_commands
 from ticketer.rating_pad import PadScreen, RatingPad
 
 # Green for satisfied through red for dissatisfied, as on the pads halls already use.
@@ -40,6 +41,8 @@ def pad_texts(pad: RatingPad, screen: PadScreen) -> tuple[str, str, str]:
         return (screen.message, f"{window}{staff}  ·  {screen.ticket}", "请轻触一项" if zh else "Tap one")
     if screen.mode in ("thanks", "error"):
         return (screen.message, window, "")
+    if screen.mode == "closed":  # out of service: the reason, in the pad's language
+        return ("暂停服务" if zh else "Out of service", pad.closed_text(), window)
     return ("欢迎光临" if zh else "Welcome", window, "办结后请对我们的服务进行评价" if zh else "Please rate our service when you are done")
 
 
@@ -59,6 +62,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     bus = screen_bus(config)
     pad = RatingPad(bus, counter, args.lang or section.lang, ask_s=section.ask_s)
     bus.subscribe("queue/state", pad.on_state)
+    serve_service_commands(bus, pad, config.data_dir / "rater-service.json")  # out_of_service / in_service
     # A press from afar (the scripted demo, a remote check): the same as touching a level.
     bus.serve(f"device/{config.device_id}/cmd/press",
               lambda m: {"screen": asdict(pad.rate(int((m.data.args or {}).get("level", 0))))}, blocking=True)

@@ -3,6 +3,10 @@
 It follows its counter in the retained `queue/state`; when the ticket being served there is
 finished, it asks that taxpayer for one of five levels (非常满意 … 非常不满意), sends `rate`
 once, thanks them and returns to idle by itself. A plain object; the Kivy pad binds to it.
+
+Out of service from afar (`cmd/out_of_service` / `cmd/in_service`, served by
+ticketer.counter_desk.serve_service_commands as for the caller): the pad shows the reason,
+asks nobody and takes no rating until it is back in service.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from taxhall.bus import BusError, BusMessage, RequestTimeout
-from ticketer.counter_desk import Requester
+from ticketer.counter_desk import OutOfService, Requester
 from ticketer.queue_words import RATING_LEVELS, error_words, words
 
 
 @dataclass(frozen=True)
 class PadScreen:
-    mode: str = "idle"  # idle, asking, thanks, error
+    mode: str = "idle"  # idle, asking, thanks, error, closed (out of service)
     counter: str = ""
     staff: str | None = None
     ticket: str | None = None
@@ -41,6 +45,22 @@ class RatingPad:
     _serving: tuple[str | None, str | None, str | None] = (None, None, None)  # ticket id, number, staff
     _rated: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: OutOfService | None = None  # out of service from afar
+
+    def close_for_service(self, closure: OutOfService) -> dict[str, Any]:
+        """The reason on the pad; a question up now is withdrawn, nothing is rated."""
+        self.closed = closure
+        self._show(PadScreen("closed", self.counter, message=self.closed_text()))
+        return {}
+
+    def reopen(self) -> dict[str, Any]:
+        self.closed = None
+        self._show(PadScreen(counter=self.counter))
+        return {}
+
+    def closed_text(self) -> str:
+        closure = self.closed or OutOfService()
+        return closure.reason(self.lang, "本评价器暂停使用", "This rating pad is out of service")
 
     def __post_init__(self) -> None:
         self.screen = PadScreen(counter=self.counter)
@@ -57,7 +77,7 @@ class RatingPad:
                 return
             finished = was_id is not None and was_id != ticket_id
             self._serving = (None, None, None)
-        if finished and was_id not in self._rated:
+        if finished and was_id not in self._rated and self.closed is None:
             self._show(PadScreen("asking", self.counter, was_staff, was_number, was_id,
                                  "请对本次服务进行评价" if self.lang == "zh" else "How did we do?",
                                  time.monotonic() + self.ask_s))
@@ -67,8 +87,8 @@ class RatingPad:
 
     def rate(self, level: int) -> PadScreen:
         screen = self.screen
-        if screen.mode != "asking" or not screen.ticket_id:
-            return screen
+        if self.closed is not None or screen.mode != "asking" or not screen.ticket_id:
+            return screen  # out of service, or nothing asked: a press does nothing
         payload = {"request_id": f"rate-{screen.ticket_id}", "ticket": screen.ticket_id, "level": level,
                    "counter": self.counter}
         reply: dict[str, Any] | None = None
@@ -99,6 +119,8 @@ class RatingPad:
         return screen
 
     def _show(self, screen: PadScreen) -> PadScreen:
+        if self.closed is not None and screen.mode != "closed":  # a rating that ended after the close
+            screen = PadScreen("closed", self.counter, message=self.closed_text())
         self.screen = screen
         self.on_change(screen)
         return screen
