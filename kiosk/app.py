@@ -193,6 +193,8 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
         queue.on_change = lambda: runner.submit(kiosk.refresh)
         queue.attach()
     remote.attach()
+    if printer is not None:
+        remote.serve_test_page(devices.print_layout, printer.status, section.hall_name, section.hall_name_en, section.lang)
     # the screen's own commands: answered on a bus worker thread, done on the Kivy thread
     serve_command(bus, "screenshot", screenshot_responder(), blocking=True)
     serve_command(bus, "script", script_responder(), blocking=True)

@@ -5,6 +5,10 @@
   message on screen (the visit in progress ends and is wiped); `device/{id}/cmd/in_service`
   opens it again. Both answer `{"ok": true, "state": ...}`. The closed state is kept in
   `<data_dir>/kiosk-service.json`, so a kiosk an operator closed stays closed after a reboot.
+- `device/{id}/cmd/print_test_page` `{"args": {"lang": "zh"|"en"}}` prints a test page on the
+  kiosk's receipt printer (as the dispenser's does) and answers `{"printed": "printed"|"sent",
+  "paper": "ok"|"near_end"|"out"|"unknown"}`; a printer that cannot print answers
+  `printer_fault` with why (paper out, cover open, unreachable) — the paper said in the message.
 - `queue/state` (retained) gives the waiting counts of the queue tile; tickets are taken with
   `queue/req/take_ticket` (source = this device, priority `elderly` in elder mode).
 - `kiosk/guides` (retained): a `GuideManifest` (taxhall.bus.schemas) replacing the guides.
@@ -24,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from drivers.printer.errors import JobResult, PrinterError
+from drivers.printer.layout import Layout
 from drivers.printer.monitor import Poll
-from drivers.printer.status import changes
+from drivers.printer.status import PrinterStatus, changes
 from kiosk.core import QueueService
 from kiosk.guides import TOPIC as GUIDES_TOPIC
 from kiosk.guides import GuideBook
@@ -91,6 +97,36 @@ def save_service_state(path: Path, state: ServiceState) -> None:
     os.replace(tmp, path)
 
 
+def paper_state(status: PrinterStatus | None) -> str:
+    """The paper as a technician asks about it: ok, near_end, out, or unknown (a link the
+    printer cannot answer on)."""
+    if status is None or not status.known:
+        return "unknown"
+    if status.paper_out:
+        return "out"
+    return "near_end" if status.paper_near_end else "ok"
+
+
+def test_page(hall_name: str, hall_name_en: str, device: str, lang: str, paper: str) -> Layout:
+    """The kiosk's test page: both languages whatever `lang` (the technician may read either),
+    the widest line the slips use, and a QR code — what a certificate slip needs to come out right."""
+    from datetime import datetime
+
+    from drivers.printer.layout import Cut, Qr, Row, Rule, Text
+
+    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    first, second = ("打印测试页", "TEST PAGE") if lang == "zh" else ("TEST PAGE", "打印测试页")
+    return Layout((
+        Text(first, size=2, bold=True, align="center"), Text(second, align="center"),
+        Text(hall_name, align="center"), Text(hall_name_en, align="center"), Rule(),
+        Row("设备 device", device), Row("时间 time", now), Row("纸张 paper", paper),
+        Text("中文：税收完税证明 发票 申报纳税", align="left"),
+        Text("English: Tax Payment Certificate / Invoice", align="left"),
+        Qr(f"taxhall:test-page:{device}"),
+        Text("本页不是完税证明 · This page is not a certificate", align="center"), Cut(),
+    ), name="kiosk test page")
+
+
 class KioskRemote:
     """Wires one kiosk to the bus. `submit` runs a kiosk action on the kiosk's worker."""
 
@@ -130,6 +166,26 @@ class KioskRemote:
         self.submit(self._reopen)
         log.info("in_service command received")
         return {"state": "online"}
+
+    def serve_test_page(self, print_layout: Callable[[Layout, str], JobResult], status: Callable[[], PrinterStatus],
+                        hall_name: str, hall_name_en: str, lang: str) -> None:
+        """`cmd/print_test_page` through the kiosk's own printer (`KioskDevices.print_layout`,
+        so its health on the board follows); `status` asks the printer for its paper first."""
+
+        def respond(message: BusMessage) -> dict[str, Any]:
+            args = getattr(message.data, "args", {}) or {}
+            page_lang = args.get("lang", lang)
+            if page_lang not in ("zh", "en"):
+                raise RequestRejected("bad_request", "args.lang: zh or en")
+            try:
+                paper = paper_state(status())
+                result = print_layout(test_page(hall_name, hall_name_en, self.bus.device, page_lang, paper), "test-page")
+            except PrinterError as exc:
+                raise RequestRejected("printer_fault", f"{exc} (paper: {paper_state(exc.status)})") from None
+            log.info("test page %s (paper %s)", result.state, paper)
+            return {"printed": result.state, "paper": paper_state(result.status) if result.status else paper}
+
+        serve_command(self.bus, "print_test_page", respond, blocking=True)
 
     def _on_guides(self, message: BusMessage) -> None:
         # message.data is a GuideManifest: the bus validated it against the contract

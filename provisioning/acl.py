@@ -24,7 +24,7 @@ COUNTER_OPS = ("login", "logout", "call_next", "recall", "start", "finish", "no_
 
 # role → (access, topic below taxhall/v1/{hall}/). "read" covers subscribing and receiving.
 ROLE_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "ticketer": (("read", "queue/req/#"), ("write", "queue/calls"), ("write", "queue/state")),
+    "ticketer": (("read", "queue/req/#"), ("write", "queue/calls"), ("write", "queue/state"), ("write", "queue/alarms")),
     "dispenser": (("write", "queue/req/take_ticket"), ("write", "queue/req/lease"), ("write", "queue/req/hand_in"),
                   ("read", "queue/state")),
     "kiosk": (("write", "queue/req/take_ticket"), ("read", "queue/state"), ("read", "display/#"),
@@ -36,7 +36,14 @@ ROLE_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "led": (("read", "queue/calls"), ("read", "queue/state"), ("read", "display/#")),
     # Fleet health: statuses, telemetry, events and queue lengths; commands nowhere.
     "monitor": (("read", "device/+/status"), ("read", "device/+/telemetry"), ("read", "device/+/event"),
-                ("read", "queue/state"), ("read", "queue/calls")),
+                ("read", "queue/state"), ("read", "queue/calls"), ("read", "queue/alarms")),
+    # `taxhall web` (on the ticketer host): the queue, alarms and notices to show; a ticket's
+    # status for its phone page; the supervisor's actions (pause, resume, open or close a
+    # service, the notice line).
+    "web": (("read", "queue/state"), ("read", "queue/calls"), ("read", "queue/alarms"), ("read", "device/+/event"),
+            ("read", "display/notice"), ("write", "display/notice"), ("write", "queue/req/ticket_status"),
+            ("write", "queue/req/pause"), ("write", "queue/req/resume"), ("write", "queue/req/open_service"),
+            ("write", "queue/req/close_service")),
     # People: read everything, command devices, publish hall content.
     "operator": (("read", "#"), ("write", "device/+/cmd/#"), ("write", "display/#"), ("write", "kiosk/#")),
     # The hall broker's bridge to the central broker (its local_username): health and queue

@@ -6,6 +6,10 @@ them with the answer under the request id in one transaction; only after the com
 engine swap them into memory. A repeated request id gets the stored answer and changes
 nothing. On start the engine reads the live queue back from the store.
 
+The duty supervisor may close a service (`close_service`): it takes no new tickets, while
+those already waiting are still called and served, until `open_service` gives it back its
+configured hours. The closure is kept in the store, so it survives a restart.
+
 Offline dispensing (`lease`, `hand_in`): dispensers issue numbers of a band take_ticket never
 uses while the engine is away, and hand the tickets in afterwards; ticketer/leasing.py has
 the rules as pure functions.
@@ -49,7 +53,7 @@ from ticketer.model import (
     iso,
 )
 from ticketer.routing import Skills, pick_next
-from ticketer.store import Change, Store
+from ticketer.store import Change, Closure, RaisedAlarm, Store
 from ticketer.waiting import WaitingIndex
 
 log = logging.getLogger("ticketer.engine")
@@ -132,7 +136,8 @@ class Engine:
         if stray:
             log.warning("live tickets wait for services no longer configured: %s", ", ".join(sorted(stray)))
         self.pending: collections.deque[PendingEvent] = collections.deque(state.events)
-        self.alarms: dict[str, tuple[str, str, dict[str, Any]]] = dict(state.alarms)
+        self.alarms: dict[str, RaisedAlarm] = dict(state.alarms)
+        self.closures: dict[str, Closure] = {code: c for code, c in state.closures.items() if code in self.services}
         window = self.section.service_time_window
         self.durations: dict[str, collections.deque[float]] = {
             code: collections.deque(self.store.recent_durations(code, window), maxlen=window) for code in self.services
@@ -215,10 +220,14 @@ class Engine:
         for serve in change.serves:
             if serve.outcome == "finished" and serve.service in self.durations:
                 self.durations[serve.service].append(max(0.0, serve.ended_at - (serve.started_at or serve.called_at)))
-        for key, kind, event_id, _, data in change.alarms_raised:
-            self.alarms[key] = (kind, event_id, data)
+        for key, alarm in change.alarms_raised:
+            self.alarms[key] = alarm
         for key in change.alarms_cleared:
             self.alarms.pop(key, None)
+        for closure in change.closures:
+            self.closures[closure.service] = closure
+        for code in change.reopened:
+            self.closures.pop(code, None)
         self.pending.extend(committed)
 
     # ------------------------------------------------------------------ lookups and views
@@ -298,6 +307,10 @@ class Engine:
             if priority is not None and priority not in PRIORITIES:
                 raise TicketerError("bad_request", f"priority: one of {', '.join(PRIORITIES)}, got {priority!r}")
             code = _text(appointment, "appointment", optional=True)
+            closure = self.closures.get(svc.code)
+            if closure is not None:
+                raise TicketerError("service_closed", f"{svc.label} was closed by the duty supervisor at "
+                                                      f"{iso(closure.closed_at, self.tz)[11:16]}; it takes no new tickets now")
             if not is_open(now, self.tz, svc.hours):
                 raise TicketerError("service_closed", f"{svc.label} takes tickets {format_windows(svc.hours)}; it is closed now")
             day = self.business_day(now)
@@ -323,6 +336,65 @@ class Engine:
             return _Effect(OpResult(ticket=view), Change(tickets=[ticket]), issued=(day, svc.code, num))
 
         return self._run("take_ticket", request_id, build)
+
+    # ------------------------------------------------------------------ the supervisor: services
+
+    def _service_view(self, code: str, now: float, closure: Closure | None) -> dict[str, Any]:
+        """A service's open/closed as the answers and `queue/state` give it, under `closure`
+        (the supervisor's, or None): `closed` is `supervisor` (with who, when and why) or
+        `hours` (outside its opening windows)."""
+        svc = self.services[code]
+        view: dict[str, Any] = {"code": code, "open": False}
+        if closure is not None:
+            view.update(closed="supervisor", closed_by=closure.closed_by, closed_at=iso(closure.closed_at, self.tz),
+                        closed_reason=closure.reason)
+        elif not is_open(now, self.tz, svc.hours):
+            view.update(closed="hours", hours=format_windows(svc.hours))
+        else:
+            view["open"] = True
+        return view
+
+    def _service_event(self, kind: str, message: str, data: dict[str, Any], now: float) -> tuple[str, dict[str, Any]]:
+        return (self.event_topic, {"id": uuid.uuid4().hex, "at": iso(now, self.tz), "kind": kind, "severity": "info",
+                                   "message": message, "data": data})
+
+    def close_service(self, request_id: str, service: Any, by: Any = None, reason: Any = None) -> OpResult:
+        """The duty supervisor stops new tickets for a service; tickets already waiting are
+        still called. Closing a closed service changes nothing (its first closure stays)."""
+        def build(now: float) -> _Effect:
+            svc = self._service(service)
+            who = _text(by, "by", optional=True)
+            why = _text(reason, "reason", optional=True)
+            if svc.code in self.closures:
+                return _Effect(OpResult(data={"service": self._service_view(svc.code, now, self.closures[svc.code])}), Change())
+            closure = Closure(svc.code, who, now, why)
+            waiting = self.waiting.count(svc.code, include_targeted=True)
+            event = self._service_event(
+                "service_closed", f"{svc.label} closed by {who or 'the duty supervisor'}"
+                f"{f' ({why})' if why else ''}: no new tickets; {waiting} waiting are still called",
+                {"service": svc.code, "by": who, "reason": why, "waiting": waiting}, now)
+            view = self._service_view(svc.code, now, closure)
+            return _Effect(OpResult(data={"service": view}), Change(closures=[closure], events=[event]))
+
+        return self._run("close_service", request_id, build)
+
+    def open_service(self, request_id: str, service: Any, by: Any = None) -> OpResult:
+        """Ends the supervisor's closure: the service follows its configured hours again.
+        Opening a service that was not closed changes nothing."""
+        def build(now: float) -> _Effect:
+            svc = self._service(service)
+            who = _text(by, "by", optional=True)
+            closure = self.closures.get(svc.code)
+            if closure is None:
+                return _Effect(OpResult(data={"service": self._service_view(svc.code, now, None)}), Change())
+            event = self._service_event(
+                "service_opened", f"{svc.label} opened again by {who or 'the duty supervisor'}; "
+                f"it follows its hours ({format_windows(svc.hours)})",
+                {"service": svc.code, "by": who, "closed_by": closure.closed_by}, now)
+            view = self._service_view(svc.code, now, None)
+            return _Effect(OpResult(data={"service": view}), Change(reopened=[svc.code], events=[event]))
+
+        return self._run("open_service", request_id, build)
 
     def _issued_so_far(self, day: str, prefix: str) -> list[int]:
         key = (day, prefix)
@@ -692,9 +764,9 @@ class Engine:
             data = {**alarm.data, "key": key}
             change.events.append((self.event_topic, {"id": event_id, "at": at, "kind": alarm.kind, "severity": alarm.severity,
                                                      "message": alarm.message, "data": data}))
-            change.alarms_raised.append((key, alarm.kind, event_id, now, data))
+            change.alarms_raised.append((key, RaisedAlarm(alarm.kind, event_id, data, alarm.severity, alarm.message, now)))
         for key in cleared:
-            kind, raised_id, data = self.alarms[key]
+            kind, raised_id, data = self.alarms[key][:3]
             change.events.append((self.event_topic, {"id": uuid.uuid4().hex, "at": at, "kind": kind, "severity": "cleared",
                                                      "message": f"cleared: {kind} ({key.partition(':')[2] or 'hall'})",
                                                      "data": {**data, "raised_id": raised_id}}))
@@ -746,8 +818,10 @@ class Engine:
         for code, svc in self.services.items():
             ahead = self._ahead(code, "normal")
             waiting = self.waiting.count(code, include_targeted=True)
+            view = self._service_view(code, now, self.closures.get(code))
+            del view["code"]
             services[code] = {"name": svc.name, "name_en": svc.name_en, "waiting": waiting,
-                              "est_wait_s": self.estimate_wait_s(code, ahead), "open": is_open(now, self.tz, svc.hours),
+                              "est_wait_s": self.estimate_wait_s(code, ahead), **view,
                               "open_counters": self.open_counters(code)}
         counters: dict[str, Any] = {}
         for cid, counter in self.counters.items():
@@ -760,6 +834,15 @@ class Engine:
                 entry["reason"] = counter.pause_reason
             counters[cid] = entry
         return {"seq": self.seq, "day": self.business_day(now), "services": services, "counters": counters}
+
+    def alarm_snapshot(self) -> dict[str, Any]:
+        """The retained `queue/alarms`: every alarm raised and not cleared, oldest first, so
+        that a dashboard or monitor started later sees them without waiting for a repeat."""
+        device = self.event_topic.split("/")[1] if self.event_topic.count("/") == 2 else self.event_topic
+        alarms = [{"key": key, "id": a.event_id, "kind": a.kind, "severity": a.severity, "message": a.message,
+                   "raised_at": iso(a.raised_at, self.tz), "data": a.data}
+                  for key, a in sorted(self.alarms.items(), key=lambda item: (item[1].raised_at, item[0]))]
+        return {"device": device, "alarms": alarms}
 
     def figures(self) -> dict[str, float | int | str]:
         """Health figures for telemetry."""

@@ -1,5 +1,6 @@
 """The queue engine on the hall bus: answers `queue/req/{op}`, publishes `queue/calls`, the
-retained `queue/state` and the alarms (`device/{id}/event`).
+retained `queue/state`, the alarms (`device/{id}/event`) and the retained set of alarms still
+raised (`queue/alarms`).
 
 Requests arrive on the bus's network thread, housekeeping on the main loop's; one lock keeps
 the engine to one caller at a time. After every change, still under the lock, the committed
@@ -16,7 +17,7 @@ import threading
 from typing import Any, Callable, Protocol
 
 from taxhall.bus import BusMessage, HallBus, RequestRejected
-from taxhall.bus.schemas import QUEUE_OPS
+from taxhall.bus.schemas import QUEUE_OPS, now_iso
 from ticketer.engine import Engine
 from ticketer.model import OpResult, TicketerError
 
@@ -46,6 +47,8 @@ def _dispatch(engine: Engine) -> dict[str, Callable[[Any], OpResult]]:
         "lease": lambda d: engine.lease(d.request_id, d.source, d.services, d.size),
         "hand_in": lambda d: engine.hand_in(d.request_id, d.source, d.tickets),
         "ticket_status": lambda d: engine.ticket_status(d.token),
+        "open_service": lambda d: engine.open_service(d.request_id, d.service, d.by),
+        "close_service": lambda d: engine.close_service(d.request_id, d.service, d.by, d.reason),
     }
 
 
@@ -75,6 +78,7 @@ class TicketerService:
         self.bus = bus
         self._lock = threading.Lock()
         self._published: dict[str, Any] | None = None
+        self._published_alarms: dict[str, Any] | None = None
         self._was_connected = False
         # queue/state is published by a thread of its own: the request path only flags the
         # change, and a burst of changes becomes one publication of the latest state.
@@ -130,10 +134,15 @@ class TicketerService:
     def _publish_state(self) -> None:
         with self._lock:
             snapshot = self.engine.snapshot()
+            alarms = self.engine.alarm_snapshot()
             force, self._force_state = self._force_state, False
         if force or snapshot != self._published:
             self.bus.publish("queue/state", snapshot, qos=1, retain=True)
             self._published = snapshot
+        # Retained too: a dashboard started after an alarm was raised shows it at once.
+        if force or alarms != self._published_alarms:
+            self.bus.publish("queue/alarms", {**alarms, "at": now_iso()}, qos=1, retain=True)
+            self._published_alarms = alarms
 
     def _state_loop(self) -> None:
         while not self._closing.is_set():

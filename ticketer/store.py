@@ -16,6 +16,10 @@ Why these settings:
 - Leases of offline numbers (the band dispensers issue from while the engine is away) are rows
   of their own, written by `lease` and marked by `hand_in` in the same transaction as the
   ticket they became; they are read on demand (a few per minute), not kept in memory.
+- A service the duty supervisor closed (`close_service`) is a row of `service_closures`
+  until `open_service` deletes it, so a restart keeps it closed.
+- Raised alarms keep their severity and message (the retained `queue/alarms` snapshot shows
+  them); a database from before those columns gets them added on open.
 - Events (calls, alarms) are committed here with the change they describe and deleted, in
   batches, with later transactions once handed to the bus's own outbox; after a crash the
   ones still here are handed again (receivers drop repeats by id).
@@ -29,7 +33,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ticketer.model import ACTIVE_STATES, Call, Counter, Leased, PendingEvent, Serve, Ticket
 
@@ -59,6 +63,8 @@ CREATE TABLE IF NOT EXISTS serves (
 CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, op TEXT NOT NULL, reply TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (row INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alarms (key TEXT PRIMARY KEY, kind TEXT NOT NULL, event_id TEXT NOT NULL, raised_at REAL NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_closures (
+    service TEXT PRIMARY KEY, closed_by TEXT, closed_at REAL NOT NULL, reason TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, num INTEGER NOT NULL, source TEXT NOT NULL,
     lease_id TEXT NOT NULL, leased_at REAL NOT NULL, ticket_id TEXT,
@@ -90,6 +96,30 @@ INSERT_SERVE = (
 )
 
 
+class Closure(NamedTuple):
+    """A service closed by the duty supervisor: no new tickets until it is opened again."""
+
+    service: str
+    closed_by: str | None
+    closed_at: float
+    reason: str | None
+
+
+class RaisedAlarm(NamedTuple):
+    """An alarm raised and not yet cleared, as the engine keeps it."""
+
+    kind: str
+    event_id: str
+    data: dict[str, Any]
+    severity: str = "warning"
+    message: str = ""
+    raised_at: float = 0.0
+
+
+# Columns added to `alarms` after the first release: (name, definition) for ALTER TABLE.
+_ALARM_COLUMNS_ADDED = (("severity", "TEXT NOT NULL DEFAULT 'warning'"), ("message", "TEXT NOT NULL DEFAULT ''"))
+
+
 @dataclass
 class Change:
     """The whole effect of one operation, written in one transaction."""
@@ -100,9 +130,11 @@ class Change:
     serves: list[Serve] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rating: tuple[str, int, float] | None = None  # (ticket id, level, at) for a ticket no longer in memory
-    alarms_raised: list[tuple[str, str, str, float, dict[str, Any]]] = field(default_factory=list)
+    alarms_raised: list[tuple[str, RaisedAlarm]] = field(default_factory=list)  # (key, alarm)
     alarms_cleared: list[str] = field(default_factory=list)
     leases: list[Leased] = field(default_factory=list)  # new leases, or leases now handed in
+    closures: list[Closure] = field(default_factory=list)  # services closed by the supervisor
+    reopened: list[str] = field(default_factory=list)  # services opened again
     request: tuple[str, str, str, float] | None = None  # (request id, op, reply JSON, at)
 
 
@@ -115,7 +147,8 @@ class Recovered:
     tickets: list[Ticket]
     counters: list[Counter]
     events: list[PendingEvent]
-    alarms: dict[str, tuple[str, str, dict[str, Any]]]  # key → (kind, event id, data)
+    alarms: dict[str, RaisedAlarm]
+    closures: dict[str, Closure] = field(default_factory=dict)
 
 
 def _ticket_row(t: Ticket) -> tuple[Any, ...]:
@@ -144,6 +177,7 @@ class Store:
         self._db.execute("PRAGMA wal_autocheckpoint=10000")
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._db.executescript(SCHEMA)
+        self._add_alarm_columns()
         self._deleted_upto = 0
         self._aux: sqlite3.Connection | None = None  # for checkpoints from another thread
         self._aux_lock = threading.Lock()
@@ -157,6 +191,13 @@ class Store:
             # A random name of this database: call event ids carry it, so a hall whose database
             # was replaced never produces ids that displays remember from the old one.
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (secrets.token_hex(4),))
+
+    def _add_alarm_columns(self) -> None:
+        """Brings an `alarms` table written before severity and message were kept up to date."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(alarms)")}
+        for name, definition in _ALARM_COLUMNS_ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         with self._aux_lock:
@@ -214,13 +255,20 @@ class Store:
             if change.rating is not None:
                 ticket_id, level, at = change.rating
                 db.execute("UPDATE tickets SET rating = ?, rated_at = ? WHERE id = ?", (level, at, ticket_id))
-            for key, kind, event_id, raised_at, data in change.alarms_raised:
-                db.execute("INSERT OR REPLACE INTO alarms VALUES (?, ?, ?, ?, ?)",
-                           (key, kind, event_id, raised_at, json.dumps(data, ensure_ascii=False)))
+            for key, alarm in change.alarms_raised:
+                db.execute("INSERT OR REPLACE INTO alarms (key, kind, event_id, raised_at, data, severity, message) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (key, alarm.kind, alarm.event_id, alarm.raised_at, json.dumps(alarm.data, ensure_ascii=False),
+                            alarm.severity, alarm.message))
             for key in change.alarms_cleared:
                 db.execute("DELETE FROM alarms WHERE key = ?", (key,))
             for lease in change.leases:
                 db.execute(UPSERT_LEASE, tuple(lease))
+            for closure in change.closures:
+                db.execute("INSERT OR REPLACE INTO service_closures (service, closed_by, closed_at, reason) VALUES (?, ?, ?, ?)",
+                           tuple(closure))
+            for service in change.reopened:
+                db.execute("DELETE FROM service_closures WHERE service = ?", (service,))
             forgotten = self._deleted_upto
             if handed_upto - forgotten >= FORGET_BATCH:
                 db.execute("DELETE FROM events WHERE row <= ?", (handed_upto,))
@@ -309,11 +357,13 @@ class Store:
         ]
         counters = [Counter(*r) for r in db.execute("SELECT id, state, staff, ticket_id, since, pause_reason FROM counters")]
         events = [PendingEvent(r[0], r[1], json.loads(r[2])) for r in db.execute("SELECT row, topic, payload FROM events ORDER BY row")]
-        alarms = {r[0]: (r[1], r[2], json.loads(r[3])) for r in db.execute("SELECT key, kind, event_id, data FROM alarms")}
+        alarms = {r[0]: RaisedAlarm(r[1], r[2], json.loads(r[3]), r[4], r[5], r[6])
+                  for r in db.execute("SELECT key, kind, event_id, data, severity, message, raised_at FROM alarms")}
+        closures = {r[0]: Closure(*r) for r in db.execute("SELECT service, closed_by, closed_at, reason FROM service_closures")}
         # The call sequence is the highest call kept (pruning always keeps the last one).
         seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0])
         return Recovered(epoch=meta["epoch"], seq=seq, tickets=tickets, counters=counters,
-                         events=events, alarms=alarms)
+                         events=events, alarms=alarms, closures=closures)
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -33,6 +33,8 @@ QUEUE_OPS = (
     "lease",
     "hand_in",
     "ticket_status",
+    "open_service",
+    "close_service",
 )
 
 
@@ -135,6 +137,15 @@ class TicketStatus(Request):
     token: str = Field(min_length=1, max_length=64, description="the ticket's secret token (from take_ticket, in its QR code)")
 
 
+class OpenService(Request):
+    service: str = Field(min_length=1, description="service code, e.g. C")
+    by: str | None = Field(None, min_length=1, max_length=64, description="who asks (the dashboard user), for the record")
+
+
+class CloseService(OpenService):
+    reason: str | None = Field(None, min_length=1, max_length=64, description="why, shown on the dashboard")
+
+
 QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
     "take_ticket": TakeTicket,
     "call_next": CounterRequest,
@@ -151,6 +162,8 @@ QUEUE_REQUEST_MODELS: dict[str, type[Request]] = {
     "lease": Lease,
     "hand_in": HandIn,
     "ticket_status": TicketStatus,
+    "open_service": OpenService,
+    "close_service": CloseService,
 }
 
 
@@ -171,7 +184,12 @@ class ServiceState(Message):
     name: str
     waiting: int = Field(ge=0)
     est_wait_s: int = Field(ge=0)
-    open: bool
+    open: bool = Field(description="takes tickets now")
+    closed: Literal["supervisor", "hours"] | None = Field(
+        None, description="why it is not open: closed by the duty supervisor (close_service), or outside its hours")
+    closed_by: str | None = Field(None, description="with closed=supervisor: who closed it")
+    closed_at: str | None = Field(None, description="with closed=supervisor: when (ISO 8601)")
+    closed_reason: str | None = None
 
 
 class CounterState(Message):
@@ -184,6 +202,22 @@ class QueueState(Message):
     seq: int = Field(ge=0, description="last call sequence number")
     services: dict[str, ServiceState]
     counters: dict[str, CounterState]
+
+
+class RaisedAlarm(Message):
+    key: str = Field(description="the alarm's key, as in its event's data.key")
+    id: str = Field(description="the id of the event that raised it")
+    kind: str
+    severity: Literal["warning", "alarm"]
+    message: str
+    raised_at: str = Field(description="ISO 8601")
+    data: dict[str, Any] = {}
+
+
+class ActiveAlarms(Message):
+    device: str = Field(description="the engine's device id (its alarm events come on device/{device}/event)")
+    alarms: list[RaisedAlarm] = Field(description="every alarm raised and not cleared, oldest first")
+    at: str = Field(description="ISO 8601: when the set last changed")
 
 
 # ---------------------------------------------------------------- devices
@@ -305,6 +339,8 @@ TOPICS: tuple[TopicSpec, ...] = (
               "One event per call or recall."),
     TopicSpec("queue/state", QueueState, "ticketer", "displays, dispensers, dashboard", 1, True,
               "Snapshot of the queue, republished on every change and at start."),
+    TopicSpec("queue/alarms", ActiveAlarms, "ticketer", "dashboard, monitor", 1, True,
+              "The alarms the engine has raised and not cleared, republished whenever the set changes and at start."),
     TopicSpec("display/notice", Notice, "operators, dashboard", "hall displays", 1, True,
               "The scrolling notice line of the hall screens."),
     TopicSpec("display/posters", PosterManifest, "operators, dashboard", "hall displays", 1, True,
