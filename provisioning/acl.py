@@ -67,6 +67,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 class AclError(ValueError):
     """A device list the ACL cannot be made from; str() is one line."""
+# Appointments (预约办税, docs/appointments.md): the ticketer's appointment desk answers; the web
+# books, looks up, cancels and shows the dashboard; dispensers and kiosks check in by code or QR.
+APPOINTMENT_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "ticketer": (("read", "appointments/req/#"),),
+    "dispenser": (("write", "appointments/req/check_in"), ("write", "appointments/req/lookup")),
+    "kiosk": (("write", "appointments/req/check_in"), ("write", "appointments/req/lookup")),
+    "web": tuple(("write", f"appointments/req/{op}") for op in ("slots", "book", "lookup", "cancel", "list", "stats")),
+}
 
 
 @dataclass(frozen=True)
@@ -113,5 +121,6 @@ def acl_text(hall: str, accounts: Iterable[Account]) -> str:
     ]
     for account in check_accounts(accounts):
         lines += ["", f"# {account.name}: {account.role}", f"user {account.name}"]
-        lines += [f"topic {access} {root}/{topic}" for access, topic in ROLE_RIGHTS[account.role]]
+        rights = (*ROLE_RIGHTS[account.role], *APPOINTMENT_RIGHTS.get(account.role, ()))
+        lines += [f"topic {access} {root}/{topic}" for access, topic in rights]
     return "\n".join(lines) + "\n"

@@ -78,8 +78,9 @@ def _ticketer_arguments(parser: argparse.ArgumentParser) -> None:
 def _ticketer_sections() -> dict[str, type[ConfigSection]]:
     from ticketer.config import TicketerSection
     from ticketer.workdays import CalendarSection
+    from ticketer.appointments import AppointmentsSection
 
-    return {"ticketer": TicketerSection, "calendar": CalendarSection}
+    return {"ticketer": TicketerSection, "calendar": CalendarSection, "appointments": AppointmentsSection}
 
 
 def all_sections() -> dict[str, type[ConfigSection]]:
@@ -126,7 +127,8 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
 # others be (one file can serve a kiosk's printer, reader and scanner); `taxhall config`
 # validates them all. tests/test_cli.py checks this list against the applications' SECTIONS.
 SECTION_NAMES = ("ticketer", "dispenser", "counter", "rater", "kiosk", "gateway", "printer", "idreader", "scanner",
-                 "display_hall", "voice", "display_led", "web", "calendar")
+                 "display_hall", "voice", "display_led", "web", "calendar",
+                 "appointments")
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 from taxhall.bus import HallBus
-from taxhall.config import DeviceConfig
+from taxhall.config import ConfigError, DeviceConfig
 from taxhall.watchdog import Watchdog
 from taxhall.commands import serve_standard_commands
 from ticketer.calendar import business_day, day_from_iso, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
+from ticketer.appointments import appointment_desks
 from ticketer.service import Desk, TicketerService
 from ticketer.stats import day_stats, render_csv, render_text
 from ticketer.store import Store
@@ -35,7 +36,9 @@ def database_path(config: DeviceConfig) -> Path:
 
 def hall_desks(config: DeviceConfig, engine: Engine, bus: HallBus) -> list[Desk]:
     """The books kept beside the queue, each from its own config section."""
-    return []
+    return [
+        *appointment_desks(config, engine),
+    ]
 
 
 def run_ticketer(config: DeviceConfig, args: argparse.Namespace) -> int:
@@ -63,7 +66,7 @@ def serve_queue(config: DeviceConfig, section: TicketerSection) -> int:
     try:
         for desk in hall_desks(config, engine, service.bus):
             service.add_desk(desk)
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, ConfigError) as exc:
         log.error("cannot open the ticketer's books beside the queue: %s", exc)
         engine.close()
         return 1

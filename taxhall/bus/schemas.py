@@ -305,6 +305,58 @@ class GuideManifest(Message):
     popular: tuple[str, ...] = Field((), max_length=12, description="keywords shown as buttons, Chinese first")
 
 
+# ---------------------------------------------------------------- appointments (预约办税)
+
+_ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class AppointmentSlots(Request):
+    service: str | None = Field(None, description="service code; without it only the bookable services are listed")
+
+
+class BookAppointment(Request):
+    service: str = Field(min_length=1, description="bookable service code, e.g. B")
+    day: str = Field(pattern=_ISO_DAY, description="YYYY-MM-DD")
+    slot: str = Field(pattern=r"^\d{2}:\d{2}$", description="the slot's start, HH:MM")
+    taxpayer: str = Field(min_length=1, max_length=40, description="mobile number or taxpayer id; kept only as a keyed hash "
+                                                                   "and a masked form, never in clear")
+    source: str = Field(min_length=1, description="who books: web, a kiosk's device id")
+
+
+class AppointmentCode(Request):
+    code: str = Field(min_length=1, max_length=64, description="the appointment code (9 digits, dashes allowed) or its QR text")
+    source: str = Field("", description="device id of the dispenser, kiosk or web")
+
+
+class AppointmentDay(Request):
+    day: str = Field(pattern=_ISO_DAY, description="YYYY-MM-DD")
+
+
+class AppointmentStats(Request):
+    first: str = Field(pattern=_ISO_DAY, description="first appointment day, YYYY-MM-DD")
+    last: str = Field(pattern=_ISO_DAY, description="last appointment day, YYYY-MM-DD")
+
+
+APPOINTMENT_REQUEST_MODELS: dict[str, type[Request]] = {
+    "slots": AppointmentSlots,
+    "book": BookAppointment,
+    "lookup": AppointmentCode,
+    "cancel": AppointmentCode,
+    "check_in": AppointmentCode,
+    "list": AppointmentDay,
+    "stats": AppointmentStats,
+}
+_APPOINTMENT_OPS_SAY = {
+    "slots": "the bookable services, days and slots with the places left",
+    "book": "book a slot; answers the appointment with its code",
+    "lookup": "an appointment by its code (masked)",
+    "cancel": "cancel a booked appointment; its place is free again",
+    "check_in": "inside the check-in window: a priority ticket of class appointment; too_early / too_late outside it",
+    "list": "a day's slots with booked / checked-in / no-show / cancelled counts and its appointments, masked (dashboard)",
+    "stats": "bookings, check-ins, no-shows and cancellations per day (dashboard)",
+}
+_APPOINTMENT_CALLERS = {"check_in": "dispensers, kiosks", "lookup": "web, dispensers, kiosks"}
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -347,6 +399,11 @@ TOPICS: tuple[TopicSpec, ...] = (
               "The posters (tax policy notices) the hall screens rotate through."),
     TopicSpec("kiosk/guides", GuideManifest, "operators, dashboard", "kiosks", 1, True,
               "The guides (questions and answers) the kiosks search; a version not newer than a kiosk's is ignored."),
+    *(
+        TopicSpec(f"appointments/req/{op}", model, _APPOINTMENT_CALLERS.get(op, "web"), "ticketer (appointment desk)", 1, False,
+                  f"Appointments `{op}`: {_APPOINTMENT_OPS_SAY[op]} (MQTT 5 request/response).", reply=Reply)
+        for op, model in APPOINTMENT_REQUEST_MODELS.items()
+    ),
 )
 
 
