@@ -68,31 +68,31 @@ class AppointmentsSection(ConfigSection):
         for window in value:
             first, last = parse_window(window)
             if last < first:
-                raise ValueError(f"a booking window within one day, got {window!r}")
+                raise ValueError(f"booking windows within one day ({window!r} crosses midnight)")
             spans.append((first, last))
         spans.sort()
         for (_, end), (start, _) in zip(spans, spans[1:]):
             if start < end:
-                raise ValueError(f"booking windows must not overlap, got {value}")
+                raise ValueError("booking windows that do not overlap")
         return value
 
     @field_validator("services")
     @classmethod
     def _codes(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError(f"each service once, got {value}")
+            raise ValueError("each service once")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppointmentsSection":
         stray = [code for code in self.capacity_by_service if code not in self.services]
         if stray:
-            raise ValueError(f"capacity_by_service names {stray}, which are not in services {self.services}")
+            raise ValueError(f"capacity_by_service only for bookable services ({stray} are not in services = {self.services})")
         bad = {code: n for code, n in self.capacity_by_service.items() if not 1 <= n <= 500}
         if bad:
-            raise ValueError(f"capacity_by_service: 1–500 per slot, got {bad}")
+            raise ValueError(f"capacity_by_service: 1–500 per slot ({bad})")
         if not any(parse_window(w)[1] - parse_window(w)[0] >= self.slot_minutes for w in self.windows):
-            raise ValueError(f"no booking window holds one slot of {self.slot_minutes} minutes: {self.windows}")
+            raise ValueError(f"windows long enough for one slot of slot_minutes = {self.slot_minutes}")
         return self
 
     def capacity_of(self, service: str) -> int:
