@@ -22,14 +22,18 @@ from typing import Iterable, Mapping
 ROOT = "taxhall/v1"
 COUNTER_OPS = ("login", "logout", "call_next", "recall", "start", "finish", "no_show", "transfer", "pause", "resume")
 
+# Taxpayer appeals (ticketer.appeals): kiosks and counter callers file them; the web does everything.
+APPEAL_INTAKE = (("write", "appeals/req/catalog"), ("write", "appeals/req/file"))
+
 # role → (access, topic below taxhall/v1/{hall}/). "read" covers subscribing and receiving.
 ROLE_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "ticketer": (("read", "queue/req/#"), ("write", "queue/calls"), ("write", "queue/state"), ("write", "queue/alarms")),
+    "ticketer": (("read", "queue/req/#"), ("write", "queue/calls"), ("write", "queue/state"), ("write", "queue/alarms"),
+                 ("read", "appeals/req/#")),
     "dispenser": (("write", "queue/req/take_ticket"), ("write", "queue/req/lease"), ("write", "queue/req/hand_in"),
                   ("read", "queue/state")),
     "kiosk": (("write", "queue/req/take_ticket"), ("read", "queue/state"), ("read", "display/#"),
-              ("read", "kiosk/#")),
-    "counter": tuple(("write", f"queue/req/{op}") for op in COUNTER_OPS) + (("read", "queue/state"),),
+              ("read", "kiosk/#")) + APPEAL_INTAKE,
+    "counter": tuple(("write", f"queue/req/{op}") for op in COUNTER_OPS) + (("read", "queue/state"),) + APPEAL_INTAKE,
     "rater": (("write", "queue/req/rate"), ("read", "queue/state")),
     # The hall screen and the LED boards: calls and state, notices and posters.
     "display": (("read", "queue/calls"), ("read", "queue/state"), ("read", "display/#")),
@@ -43,7 +47,7 @@ ROLE_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "web": (("read", "queue/state"), ("read", "queue/calls"), ("read", "queue/alarms"), ("read", "device/+/event"),
             ("read", "display/notice"), ("write", "display/notice"), ("write", "queue/req/ticket_status"),
             ("write", "queue/req/pause"), ("write", "queue/req/resume"), ("write", "queue/req/open_service"),
-            ("write", "queue/req/close_service")),
+            ("write", "queue/req/close_service"), ("write", "appeals/req/#")),
     # People: read everything, command devices, publish hall content.
     "operator": (("read", "#"), ("write", "device/+/cmd/#"), ("write", "display/#"), ("write", "kiosk/#")),
     # The hall broker's bridge to the central broker (its local_username): health and queue

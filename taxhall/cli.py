@@ -79,8 +79,10 @@ def _ticketer_sections() -> dict[str, type[ConfigSection]]:
     from ticketer.config import TicketerSection
     from ticketer.workdays import CalendarSection
     from ticketer.appointments import AppointmentsSection
+    from ticketer.appeals import AppealsSection
 
-    return {"ticketer": TicketerSection, "calendar": CalendarSection, "appointments": AppointmentsSection}
+    return {"ticketer": TicketerSection, "calendar": CalendarSection, "appointments": AppointmentsSection,
+            "appeals": AppealsSection}
 
 
 def all_sections() -> dict[str, type[ConfigSection]]:
@@ -128,7 +130,7 @@ def _pick(value: str | dict[str, str] | None, extra: list[str]) -> str | None:
 # validates them all. tests/test_cli.py checks this list against the applications' SECTIONS.
 SECTION_NAMES = ("ticketer", "dispenser", "counter", "rater", "kiosk", "gateway", "printer", "idreader", "scanner",
                  "display_hall", "voice", "display_led", "web", "calendar",
-                 "appointments")
+                 "appointments", "appeals")
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (

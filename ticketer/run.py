@@ -23,6 +23,7 @@ from ticketer.calendar import business_day, day_from_iso, resolve_tz
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
 from ticketer.appointments import appointment_desks
+from ticketer.appeals import appeals_desk
 from ticketer.service import Desk, TicketerService
 from ticketer.stats import day_stats, render_csv, render_text
 from ticketer.store import Store
@@ -38,6 +39,7 @@ def hall_desks(config: DeviceConfig, engine: Engine, bus: HallBus) -> list[Desk]
     """The books kept beside the queue, each from its own config section."""
     return [
         *appointment_desks(config, engine),
+        appeals_desk(config, bus.publish_event),
     ]
 
 

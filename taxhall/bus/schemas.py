@@ -357,6 +357,83 @@ _APPOINTMENT_OPS_SAY = {
 }
 _APPOINTMENT_CALLERS = {"check_in": "dispensers, kiosks", "lookup": "web, dispensers, kiosks"}
 
+
+# ---------------------------------------------------------------- taxpayer appeals (ticketer.appeals)
+
+
+class AppealCatalog(Request):
+    """Asks for the configured categories (with their preset phrases) and teams."""
+
+
+class AppealFile(Request):
+    category: str = Field(min_length=1, max_length=32, description="a configured category tag, e.g. invoice")
+    channel: Literal["kiosk", "web", "phone", "counter"]
+    source: str = Field(min_length=1, max_length=64, description="device id of the kiosk, web or counter caller")
+    description: str = Field("", max_length=2000, description="what happened, in the taxpayer's words (ID and phone numbers are masked)")
+    phrases: list[str] = Field([], max_length=10, description="tags of the category's preset phrases")
+    phone: str = Field("", max_length=20, description="contact phone; stored sealed and masked, never in the clear")
+    name: str = Field("", max_length=40, description="the taxpayer's name, optional; stored masked")
+    counter: str | None = Field(None, max_length=16, description="the counter that received it (channel counter or phone)")
+    staff: str | None = Field(None, max_length=64, description="who received it (phone, counter): they own it until it is answered")
+
+
+class AppealRef(Request):
+    ref: str = Field(min_length=1, max_length=32, description="the appeal's reference, e.g. 7K3M-9TQX-4P2A")
+
+
+class AppealList(Request):
+    state: Literal["open", "all"] = "open"
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class AppealAssign(AppealRef):
+    owner: str = Field(min_length=1, max_length=64, description="the staff member or team taking it over")
+    by: str = Field(min_length=1, max_length=64, description="who decided")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class AppealAnswer(AppealRef):
+    answer: str = Field(min_length=1, max_length=4000, description="the reply given to the taxpayer")
+    by: str = Field(min_length=1, max_length=64)
+    tags: list[str] = Field([], max_length=10, description="themes to add, e.g. invoice.printer_jam")
+
+
+class AppealFollowUp(AppealRef):
+    kind: Literal["feedback", "return_visit"] = Field(description="the taxpayer's word on the answer, or the return visit (回访) that closes it")
+    by: str = Field(min_length=1, max_length=64)
+    satisfaction: int | None = Field(None, ge=1, le=5, description="5 非常满意 … 1 非常不满意")
+    note: str = Field("", max_length=1000)
+
+
+class AppealContact(AppealRef):
+    by: str = Field(min_length=1, max_length=64, description="who needs the number; recorded in the appeal's history")
+    reason: str = Field("", max_length=200)
+
+
+class AppealAnalysis(Request):
+    weeks: int = Field(8, ge=1, le=104, description="appeals filed in the last this many weeks")
+
+
+class AppealExport(Request):
+    """Asks for the ledger (台账) as CSV, contact masked."""
+
+
+APPEAL_REQUEST_MODELS: dict[str, type[Request]] = {
+    "catalog": AppealCatalog,
+    "file": AppealFile,
+    "lookup": AppealRef,
+    "get": AppealRef,
+    "list": AppealList,
+    "assign": AppealAssign,
+    "answer": AppealAnswer,
+    "follow_up": AppealFollowUp,
+    "contact": AppealContact,
+    "analysis": AppealAnalysis,
+    "export": AppealExport,
+}
+_APPEAL_CALLERS = {"catalog": "kiosks, counters, web", "file": "kiosks, counters, web"}
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -403,6 +480,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         TopicSpec(f"appointments/req/{op}", model, _APPOINTMENT_CALLERS.get(op, "web"), "ticketer (appointment desk)", 1, False,
                   f"Appointments `{op}`: {_APPOINTMENT_OPS_SAY[op]} (MQTT 5 request/response).", reply=Reply)
         for op, model in APPOINTMENT_REQUEST_MODELS.items()
+    ),
+    *(
+        TopicSpec(f"appeals/req/{op}", model, _APPEAL_CALLERS.get(op, "web"), "ticketer (appeals desk)", 1, False,
+                  f"Appeals request `{op}` (MQTT 5 request/response).", reply=Reply)
+        for op, model in APPEAL_REQUEST_MODELS.items()
     ),
 )
 
