@@ -17,6 +17,7 @@ from drivers.printer.config import PrinterSection
 from drivers.scanner.config import ScannerSection
 from kiosk.gateway.config import GatewaySection
 from taxhall.config import ConfigSection
+from taxhall.prefill import PublicKeyList
 
 
 class KioskSection(ConfigSection):
@@ -48,6 +49,8 @@ class KioskSection(ConfigSection):
     gateway_check_s: float = Field(15.0, ge=1, le=600, description="seconds between checks that the tax gateway answers")
     device_retry_s: float = Field(30.0, ge=1, le=600, description="seconds between attempts to reopen a reader or scanner that failed")
     guides_file: str = Field("", description="a guides JSON file to start from; empty: the built-in guides")
+    prefill_keys: PublicKeyList = Field(default_factory=list, description="public keys of the hall's pre-filled request "
+                                        "codes (`taxhall web` shows them at /prepare/key); empty: such codes are refused")
 
     @field_validator("queue_services")
     @classmethod

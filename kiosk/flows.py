@@ -21,11 +21,13 @@ from kiosk.gateway.ids import normalize_uscc, uscc_problem
 from kiosk.gateway.interface import GatewayRejected
 from kiosk.gateway.invoice_qr import ForeignQr, EXPECT_REQUEST, describe, parse_header_qr, parse_invoice_qr, parse_request_qr
 from kiosk.gateway.models import InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory, SelfInvoiceQuote, TaxType
-from kiosk.gateway.money import yuan_to_fen
+from kiosk.gateway.money import fen_to_yuan, yuan_to_fen
 from kiosk.identify import parse_etax_qr, person_from_card
+from kiosk.prefill import invoice_header, items_list_blocks, line_name, same_person
 from kiosk.printouts import certificate_slip, invoice_slip, ticket_slip
 from kiosk.session import PERIOD_KEYS, Flow, Payment, Person, Screen, Ticket, period_for
 from kiosk.words import Bi
+from taxhall.prefill import Prefilled, PrefillRefused, keyring, looks_like_prefill, verify
 
 if TYPE_CHECKING:
     from kiosk.core import Kiosk
@@ -216,7 +218,11 @@ def print_invoice(k: Kiosk) -> None:
     invoice = k.session.invoice
     if invoice is not None:
         seller = k.session.person if k.session.flow == Flow.SELF_INVOICE else None
-        k.print_layout(invoice_slip(invoice, k.lang, seller, k.settings.print_full_identity, k.session.buyer), "invoice")
+        layout = invoice_slip(invoice, k.lang, seller, k.settings.print_full_identity, k.session.buyer)
+        prefill = k.session.prefill
+        if prefill is not None and len(prefill.items) > 1:  # the line says 详见销货清单: the list goes with it
+            layout = replace(layout, blocks=layout.blocks + items_list_blocks(prefill, invoice.number, k.lang))
+        k.print_layout(layout, "invoice")
 
 
 class SelfInvoiceFlow(_Step):
@@ -263,13 +269,30 @@ class SelfInvoiceFlow(_Step):
         self._quote(session.category, amount)
         self.kiosk.go(Screen.SELF_QUOTE)
 
+    def prefilled(self, code: Prefilled) -> None:
+        """A request prepared at /prepare: buyer, items and amount filled in, straight to the
+        tax computation — the taxpayer checks and confirms."""
+        k, request = self.kiosk, code.request
+        assert request is not None
+        if request.seller_name and not same_person(request.seller_name, self._person().name):
+            raise problem("err_prefill_seller", None, "err_prefill_seller_next")
+        category = SelfInvoiceCategory(request.category)
+        k.update(buyer=invoice_header(request.buyer), prefill=request, category=category,
+                 amount_text=fen_to_yuan(request.total_fen))
+        self._quote(category, request.total_fen)
+        log.info("pre-filled request %s: %d items, %s yuan", code.reference, len(request.items), fen_to_yuan(request.total_fen))
+        k.notice = None
+        k.go(Screen.SELF_QUOTE)
+
     def _quote(self, category: SelfInvoiceCategory, amount_fen: int) -> SelfInvoiceQuote:
         k = self.kiosk
         buyer = k.session.buyer
         if buyer is None:
             raise RuntimeError("no buyer in this visit")
         k.show_busy("asking_gateway")
-        quote = k.gateway.quote_self_invoice(self._person().id_number, buyer, category, amount_fen)
+        prefill = k.session.prefill
+        item_name = line_name(prefill) if prefill is not None else None
+        quote = k.gateway.quote_self_invoice(self._person().id_number, buyer, category, amount_fen, item_name)
         k.gateway_ok()
         k.update(quote=quote)
         return quote
@@ -431,6 +454,8 @@ class Flows:
             return Screen.REQ_SCAN if flow == Flow.REQUEST else None
         if screen == Screen.REQ_CONFIRM:
             return Screen.BUYER
+        if screen == Screen.SELF_QUOTE and self.kiosk.session.prefill is not None:
+            return Screen.BUYER  # its amount came from the code: nothing to change on the keypad
         from kiosk.core import BACK
 
         return BACK.get(screen)
@@ -440,6 +465,8 @@ class Flows:
         k = self.kiosk
         if screen == Screen.CERT_RECORDS:
             k.update(records=(), certificate=None)
+        elif screen == Screen.SELF_QUOTE and k.session.prefill is not None:
+            k.update(quote=None, prefill=None, buyer=None, category=None, amount_text="")
         elif screen == Screen.SELF_QUOTE:
             k.update(quote=None)
         elif screen == Screen.REQ_CONFIRM:
@@ -505,6 +532,9 @@ class Flows:
 
     def scanned(self, text: str) -> None:
         k = self.kiosk
+        if k.screen in (Screen.BUYER, Screen.REQ_SCAN) and looks_like_prefill(text):
+            self.prefilled(text)
+            return
         if k.screen == Screen.CHECK_SCAN:
             self.check.got(text)
         elif k.screen == Screen.BUYER:
@@ -520,3 +550,18 @@ class Flows:
                 raise ForeignQr(f"This is {en}, not {EXPECT_REQUEST[0]}.", f"这是{zh}，不是{EXPECT_REQUEST[1]}。",
                                 EXPECT_REQUEST, en)
 
+    def prefilled(self, text: str) -> None:
+        """A code from /prepare: verified with the hall's keys, then a buyer's header or a
+        whole self-invoicing request filled in."""
+        k = self.kiosk
+        try:
+            code = verify(text, keyring(k.settings.prefill_keys), k.now())
+        except PrefillRefused as exc:
+            log.info("pre-filled code refused: %s", exc.code)
+            raise problem("err_prefill", Bi(exc.message_zh, exc.message_en), "err_prefill_next") from None
+        if code.header is not None:
+            self.buyer.got(invoice_header(code.header))
+        elif k.session.flow == Flow.SELF_INVOICE and k.screen == Screen.BUYER:
+            self.self_invoice.prefilled(code)
+        else:
+            raise problem("err_prefill_flow", None, "err_prefill_flow_next")

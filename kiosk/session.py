@@ -28,6 +28,7 @@ from kiosk.gateway.models import (
     TaxType,
     Taxpayer,
 )
+from taxhall.prefill import SelfInvoiceRequest
 from taxhall.privacy import mask_id_number, mask_name
 
 
@@ -166,6 +167,7 @@ class Session:
     category: SelfInvoiceCategory | None = None
     amount_text: str = ""
     quote: SelfInvoiceQuote | None = None
+    prefill: SelfInvoiceRequest | None = None  # a pre-filled request scanned for this sale (kiosk.prefill)
     payment: Payment | None = None
     invoice: Invoice | None = None
     # invoice check

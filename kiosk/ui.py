@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from kiosk.gateway.money import fen_to_yuan, format_rate
 from kiosk.health import Tile
+from kiosk.prefill import quantity_text
 from kiosk.session import PERIOD_KEYS, TAX_TYPE_CHOICES, Flow, Screen
 from kiosk.tapscript import ScriptRun
 from kiosk.words import text
@@ -606,6 +607,8 @@ def fill_buyer(app: Any, ids: Any, view: View) -> None:
         ids.body.add_widget(app.label(f"{text('seller', lang)}: {order.seller.name} · {text('total_incl', lang)} "
                                       f"{yuan(order.total_fen)}", 1.1, color=app.accent))
     ids.body.add_widget(app.label(text("buyer_scan", lang), 1.9, bold=True, halign="center"))
+    if view.session.flow == Flow.SELF_INVOICE:
+        ids.body.add_widget(app.label(text("buyer_prefill_hint", lang), 1.2, halign="center", color=app.accent))
     ids.body.add_widget(app.label(text("buyer_or", lang), 1.2))
     ids.actions.add_widget(app.button(text("buyer_individual", lang), "flows.buyer.individual", tap_id="individual"))
     ids.actions.add_widget(app.button(text("buyer_keypad", lang), "flows.buyer.open_keypad", tap_id="keypad"))
@@ -699,6 +702,8 @@ def fill_self_quote(app: Any, ids: Any, view: View) -> None:
     if quote is None:
         return
     ids.body.add_widget(app.label(text("quote_hint", lang, total=yuan(quote.total_fen), amount=yuan(quote.amount_fen)), 1.1))
+    if view.session.prefill is not None:
+        _prefill_items(app, ids, view)
     if quote.vat_exempt and quote.exemption_threshold_fen is not None:
         ids.body.add_widget(app.label(text("quote_exempt", lang, threshold=yuan(quote.exemption_threshold_fen)), 1.0,
                                       color=app.good))
@@ -715,6 +720,22 @@ def fill_self_quote(app: Any, ids: Any, view: View) -> None:
     key = "pay" if quote.tax_due_fen else "confirm_free"
     ids.actions.add_widget(app.button(text(key, lang, due=yuan(quote.tax_due_fen)), "flows.self_invoice.confirm",
                                       tap_id="pay", scale=1.3, height=4.0))
+
+
+def _prefill_items(app: Any, ids: Any, view: View) -> None:
+    """The items of a pre-filled request, for the taxpayer to check before paying."""
+    prefill = view.session.prefill
+    assert prefill is not None
+    lang = view.lang
+    ids.body.add_widget(app.label(f"{text('buyer', lang)}: {view.session.buyer.name if view.session.buyer else ''} · "
+                                  f"{text('prefill_items', lang)}", 1.0, bold=True))
+    weights = [0.46, 0.34, 0.2]
+    rows = app.rows()
+    for item in prefill.items:
+        unit = f" {item.unit}" if item.unit else ""
+        rows.add_widget(app.row([item.name, f"{quantity_text(item)}{unit} × {fen_to_yuan(item.unit_price_fen)}",
+                                 fen_to_yuan(item.total_fen, grouping=True)], weights))
+    ids.body.add_widget(app.scroller(rows))
 
 
 def fill_self_pay(app: Any, ids: Any, view: View) -> None:

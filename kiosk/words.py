@@ -229,6 +229,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "err_unexpected_next": ("请重试；如仍不成功，请到窗口办理。", "Please try again; if it still fails, go to a counter."),
     "err_tile_off": ("该业务暂停使用", "This service is not available now"),
     "err_queue": ("取号未成功", "No ticket was taken"),
+    # pre-filled request codes (/prepare on the hall's website)
+    "err_prefill": ("这个预填二维码不能使用", "This pre-filled code cannot be used"),
+    "err_prefill_next": ("请在手机上重新生成，或在终端上手工填写，或到窗口办理。",
+                         "Make it again on your phone, fill in the request here, or go to a counter."),
+    "err_prefill_flow": ("这是自助代开发票的预填申请", "This is a pre-filled self-invoicing request"),
+    "err_prefill_flow_next": ("请返回首页，点击“自助代开发票”，放置身份证后再扫描。",
+                              "Go back to the home screen, tap Self-invoicing, place your ID card, then scan it."),
+    "err_prefill_seller": ("该申请是为其他销售方填写的", "This request was prepared for another seller"),
+    "err_prefill_seller_next": ("请扫描您本人填写的二维码，或在终端上手工填写。",
+                                "Scan a code you prepared yourself, or fill in the request here."),
+    "buyer_prefill_hint": ("已在手机上预填申请？请直接扫描该二维码", "Prepared the request on your phone? Scan its QR code now"),
+    "prefill_items": ("预填的货物或服务", "Pre-filled items"),
     # voice prompts (elder mode)
     "say_home": ("请点击您要办理的业务。", "Please tap the service you need."),
     "say_identify": ("请将身份证放在读卡区。", "Please place your ID card on the reader."),

@@ -35,6 +35,7 @@ from web.i18n import words
 from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
                        lang_of, page, require_action, session_of, sse, sse_response)
 from web.stats import day_key, day_rows, rows_csv
+from web import prepare
 from web import appeals
 
 __all__ = ["ServerThread", "WebApp", "create_app", "run"]
@@ -46,7 +47,7 @@ log = logging.getLogger("web")
 
 def feature_routers(web: WebApp) -> list[APIRouter]:
     """The routes of the features that live in modules of their own (each `router(web)`)."""
-    return [appeals.router(web)]
+    return [prepare.router(web), appeals.router(web)]
 
 
 

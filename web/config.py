@@ -27,6 +27,9 @@ class WebSection(ConfigSection):
     refresh_s: float = Field(2.0, gt=0, description="a ticket page's people-ahead figure is asked of the engine at most this often "
                                                    "on general changes (a call of its service asks at once)")
     actions_log: str = Field("", description="JSON lines of dashboard actions with who did them; empty: `<data_dir>/web/actions.jsonl`")
+    prefill_key_file: str = Field("", description="the hall's Ed25519 key signing pre-filled request codes (/prepare); made on "
+                                                  "first start if missing; empty: `<data_dir>/web/prefill-ed25519.pem`")
+    prefill_valid_hours: int = Field(72, ge=1, le=24 * 90, description="how long a pre-filled request code can be used")
 
 
 SECTIONS = {"web": WebSection}
