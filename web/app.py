@@ -37,6 +37,7 @@ from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, a
 from web.stats import day_key, day_rows, rows_csv
 from web import prepare
 from web import appeals
+from web import booking
 
 __all__ = ["ServerThread", "WebApp", "create_app", "run"]
 
@@ -47,7 +48,7 @@ log = logging.getLogger("web")
 
 def feature_routers(web: WebApp) -> list[APIRouter]:
     """The routes of the features that live in modules of their own (each `router(web)`)."""
-    return [prepare.router(web), appeals.router(web)]
+    return [prepare.router(web), appeals.router(web), booking.router(web)]
 
 
 
