@@ -5,6 +5,9 @@
     taxhall provision init --role ROLE [--hall H] [--device D] [--broker URL] [--credentials DIR] [--out FILE]
     taxhall provision install --role ROLE [--root DIR] [--counter ID]
     taxhall provision selftest [--config FILE] [--only LIST] [--wait S] [--json]
+    taxhall provision enrol --device ID --role ROLE [--credentials DIR] [--valid-for 24h]   (hall server: a code)
+    taxhall provision enrol --qr IMAGE | --code TEXT [--out FILE]                           (device: use it)
+    taxhall provision enrolment-server [--listen HOST:PORT] [--credentials DIR]
 
 `--hall --device --broker --config` are the `taxhall` command's own options: `init` and
 `credentials` take the hall and device from them, `selftest` the config to check.
@@ -25,6 +28,8 @@ ACTIONS = {
     "credentials": "make a hall's MQTT passwords, password file, ACL (and TLS certificates, enrolment QR codes)",
     "install": "install and enable the systemd units and udev rules of a role; --root DIR for a directory",
     "selftest": "check config, broker, printer, ID-card reader and scanner; a pass/fail table with what to fix",
+    "enrol": "zero-touch: make a device's one-time enrolment QR code (hall server), or enrol with one (device)",
+    "enrolment-server": "the hall server's enrolment service: devices trade a code's secret for their credentials",
 }
 
 SECTIONS = (
@@ -71,8 +76,21 @@ def _selftest_arguments() -> Any:
     return add_arguments
 
 
+def _enrol_arguments() -> Any:
+    from provisioning.enrolment import add_arguments
+
+    return add_arguments
+
+
+def _enrolment_server_arguments() -> Any:
+    from provisioning.enrolment import add_server_arguments
+
+    return add_server_arguments
+
+
 _ARGUMENTS = {"init": _init_arguments, "credentials": _credentials_arguments, "install": _install_arguments,
-              "selftest": _selftest_arguments}
+              "selftest": _selftest_arguments, "enrol": _enrol_arguments,
+              "enrolment-server": _enrolment_server_arguments}
 
 
 def format_report(report: Report) -> str:
@@ -110,6 +128,14 @@ def run(config: Any, argv: Sequence[str]) -> int:
         from provisioning.selftest import run_selftest
 
         return run_selftest(config, args)
+    if args.action == "enrol":
+        from provisioning.enrolment import run_enrol
+
+        return run_enrol(config, args)
+    if args.action == "enrolment-server":
+        from provisioning.enrolment import run_server
+
+        return run_server(config, args)
     report = detect()
     if args.json:
         print(json.dumps({"found": [asdict(f) for f in report.found], "notes": report.notes}, ensure_ascii=False))

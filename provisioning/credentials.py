@@ -4,7 +4,7 @@ client certificate per device) and enrolment QR codes.
 
     taxhall provision credentials --hall H --out DIR [--devices devices.toml] [--add ID:ROLE ...]
                                   [--remove ID ...] [--rotate ID ...] [--tls --broker-host NAME ...]
-                                  [--qr] [--broker URL]
+                                  [--broker URL]
 
 DIR is the hall's credentials folder, kept by the technician (it holds the CA key):
 
@@ -14,7 +14,7 @@ DIR is the hall's credentials folder, kept by the technician (it holds the CA ke
     DIR/broker/server.crt|key, ca.crt   with --tls
     DIR/ca/ca.crt, ca.key       with --tls: the hall CA (never copied to a device)
     DIR/devices/ID/             what goes onto device ID: mqtt-password, bus.toml, and with
-                                --tls ca.crt, client.crt, client.key; with --qr enrol.png
+                                --tls ca.crt, client.crt, client.key; enrol.png (provision enrol)
 
 Rerunning adds and removes accounts and keeps every existing password and certificate, so
 devices already in service are not locked out; `--rotate ID` makes a new password for ID.
@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from provisioning.acl import ROLES, Account, AclError, acl_text, check_accounts, check_name
-from provisioning.enrol import Enrolment, write_qr
 from provisioning.tlsca import issue, load_or_make_ca, write_private
 
 PASSWORD_BYTES = 18  # 24 URL-safe characters: typeable from a printout, 144 bits
@@ -56,7 +55,6 @@ class Plan:
     rotate: frozenset[str] = frozenset()
     tls: bool = False
     broker_hosts: tuple[str, ...] = ()
-    qr: bool = False
     broker_url: str = "mqtt://127.0.0.1:1883"
 
 
@@ -209,10 +207,6 @@ def make_credentials(plan: Plan) -> Result:
             fresh.append(account.name)
         (device_dir / "bus.toml").write_text(bus_snippet(account, tls_url(plan) if plan.tls else plan.broker_url,
                                                          plan.tls))
-        if plan.qr:
-            write_qr(Enrolment(plan.hall, account.name, account.role, plan.broker_url, users[account.name]),
-                     device_dir / "enrol.png")
-            os.chmod(device_dir / "enrol.png", 0o600)
     hashed_password_file(users, broker_dir / "passwd")
     (broker_dir / "acl").write_text(acl_text(plan.hall, plan.accounts))
     (out / "devices.toml").write_text(devices_toml(plan.hall, plan.accounts))
@@ -259,12 +253,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls", action="store_true", help="also a hall CA, the broker's and each device's certificate")
     parser.add_argument("--broker-host", action="append", default=[], metavar="NAME",
                         help="with --tls: a name or address devices dial the broker by (repeatable)")
-    parser.add_argument("--qr", action="store_true", help="an enrolment QR code per device (devices/ID/enrol.png)")
+    # gone: the code carried the device's password; one-time codes come from `provision enrol`
+    parser.add_argument("--qr", action="store_true", help=argparse.SUPPRESS)
 
 
 def run_credentials(hall: str, broker_url: str, args: argparse.Namespace) -> int:
     import sys
 
+    if args.qr:
+        print("taxhall provision credentials: --qr is gone (its code held the device's password); make a "
+              "one-time enrolment code per device on the hall server: taxhall provision enrol --device ID --role ROLE",
+              file=sys.stderr)
+        return 2
     out: Path = args.out.resolve()  # the [broker] lines it prints must work from anywhere
     existing: list[Account] = []
     try:
@@ -284,7 +284,7 @@ def run_credentials(hall: str, broker_url: str, args: argparse.Namespace) -> int
         if unknown:
             raise CredentialsError(f"--rotate {', '.join(unknown)}: no such account")
         result = make_credentials(Plan(hall, out, tuple(accounts), frozenset(args.rotate), args.tls,
-                                       tuple(args.broker_host), args.qr, broker_url))
+                                       tuple(args.broker_host), broker_url))
     except (CredentialsError, AclError, OSError) as exc:
         print(f"taxhall provision credentials: {exc}", file=sys.stderr)
         return 1

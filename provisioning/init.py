@@ -9,8 +9,12 @@ the hardware `detect` found — and checks it with the same loader every process
 `<hostname>-<role>`. `--credentials DIR` takes the hall's credentials folder (or one device's
 folder in it) from `provision credentials` and copies this device's password and certificates
 next to the config; on the hall server (role ticketer) also the broker's password file, ACL and
-TLS files. `--enrol` takes an enrolment code instead (hall, device, role, broker, secret), or
-`--enrol-scan` waits for one on the scanner. Explicit hardware options beat detection.
+TLS files. `--enrol` takes an enrolment code instead (hall, device, role, broker, the hall
+server's enrolment URL and a one-time secret; `taxhall provision enrol` on the hall server makes
+it), or `--enrol-scan` waits for one on the scanner: the secret is traded at the hall server for
+the device's credentials (provisioning.enrolment) — after the config it will go into has been
+checked, so a typo in a hardware option never spends a code. Explicit hardware options beat
+detection.
 
 The file is written beside its final name, loaded with `taxhall.config.load_config` and the
 driver sections' models, and moved into place only when valid: a technician never leaves a
@@ -22,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import sys
 import tomllib
@@ -193,9 +196,18 @@ def validate(path: Path, role: str) -> DeviceConfig:
 def copy_secret(source: Path, target: Path) -> None:
     """Copies a secret as root:taxhall 0640 (the processes run as taxhall), or 0600 when
     there is no such group (a test, a workstation)."""
+    write_secret(target, source.read_bytes())
+
+
+def write_secret(target: Path, data: bytes) -> None:
+    """Writes a secret as root:taxhall 0640, or 0600 without that group; whole or not at all."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    os.chmod(target, 0o600)
+    temp = target.with_name(f".{target.name}.new")
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, even briefly
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(temp, target)
     try:
         import grp
 
@@ -247,14 +259,17 @@ def install_credentials(credentials: Path, identity: Identity, etc: Path) -> tup
     return bus, broker, url
 
 
-def install_enrolment(enrolment: Enrolment, etc: Path) -> dict[str, Any]:
-    etc.mkdir(parents=True, exist_ok=True)
-    secret = etc / "mqtt-password"
-    tmp = etc / ".mqtt-password.new"
-    tmp.write_text(enrolment.secret + "\n")
-    tmp.replace(secret)
-    os.chmod(secret, 0o600)
-    return {"username": enrolment.device, "password_file": str(secret)}
+def install_grant(grant: Any, etc: Path) -> dict[str, Any]:
+    """Writes the credentials the enrolment service granted (provisioning.enrolment.Grant)
+    beside the config; returns the [bus] keys that use them."""
+    write_secret(etc / "mqtt-password", (grant.password + "\n").encode())
+    bus: dict[str, Any] = {"username": grant.username, "password_file": str(etc / "mqtt-password")}
+    for pem, name, key in ((grant.ca_pem, "ca.crt", "ca_file"), (grant.cert_pem, "client.crt", "cert_file"),
+                           (grant.key_pem, "client.key", "key_file")):
+        if pem:
+            write_secret(etc / name, pem.encode())
+            bus[key] = str(etc / name)
+    return bus
 
 
 def scan_enrolment(hardware: Hardware, timeout_s: float) -> str:
@@ -281,11 +296,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credentials", type=Path, metavar="DIR", help="the hall's credentials folder, or this device's")
     parser.add_argument("--enrol", metavar="TEXT", help="an enrolment code (taxhall:enrol?...)")
     parser.add_argument("--enrol-scan", action="store_true", help="wait for the enrolment code on the scanner")
+    parser.add_argument("--force", action="store_true", help="replace an existing config file")
+    add_hardware_arguments(parser)
+
+
+def add_hardware_arguments(parser: Any) -> None:
+    """The hardware options `init` and `enrol` share."""
     parser.add_argument("--printer", metavar="URL", help="printer URL instead of the detected one")
     parser.add_argument("--idreader", metavar="PORT", help="ID-card reader port instead of the detected one")
     parser.add_argument("--scanner", metavar="KIND:PATH", help="hid:/dev/input/by-id/..., serial:PORT or camera:DEV")
     parser.add_argument("--no-detect", action="store_true", help="do not look for hardware")
-    parser.add_argument("--force", action="store_true", help="replace an existing config file")
 
 
 def given_identity(config: DeviceConfig, role: str) -> tuple[str, str]:
@@ -298,11 +318,11 @@ def given_identity(config: DeviceConfig, role: str) -> tuple[str, str]:
     return config.hall, device
 
 
-def run_init(config: DeviceConfig, args: argparse.Namespace) -> int:
+def run_init(config: DeviceConfig, args: argparse.Namespace, command: str = "init") -> int:
     try:
         path = write_config(config, args)
     except (InitError, EnrolError, ConfigError, OSError) as exc:
-        print(f"taxhall provision init: {exc}", file=sys.stderr)
+        print(f"taxhall provision {command}: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path}; next: taxhall provision selftest --config {path}")
     return 0
@@ -331,7 +351,14 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
     broker: dict[str, Any] = {}
     if enrolment:
         hall, device, broker_url = enrolment.hall, enrolment.device, enrolment.broker
-        bus = install_enrolment(enrolment, etc)
+        # the config the credentials will go into must be right before the one-time code is spent
+        check_text(config_text(Identity(role, hall, device, broker_url), hardware,
+                               {"username": device, "password_file": str(etc / "mqtt-password")}, {}), out, role)
+        from provisioning.enrolment import fetch_grant
+
+        grant = fetch_grant(enrolment)
+        broker_url = grant.broker
+        bus = install_grant(grant, etc)
     elif args.credentials:
         bus, broker, url = install_credentials(args.credentials, Identity(role, hall, device, broker_url), etc)
         if url and broker_url == DEFAULT_BROKER:
@@ -339,6 +366,15 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
     for note in hardware.notes:
         print(note)
     text = config_text(Identity(role, hall, device, broker_url), hardware, bus, broker)
+    temp = check_text(text, out, role)
+    os.chmod(temp, 0o644)
+    temp.replace(out)
+    return out
+
+
+def check_text(text: str, out: Path, role: str) -> Path:
+    """Writes `text` beside `out` and validates it; the checked file (to move into place), or
+    InitError with nothing left behind."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.new")
     temp.write_text(text)
@@ -347,6 +383,4 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
     except ConfigError as exc:
         temp.unlink()
         raise InitError(f"the config made for this device does not validate ({exc}); nothing was written") from None
-    os.chmod(temp, 0o644)
-    temp.replace(out)
-    return out
+    return temp

@@ -77,17 +77,20 @@ def test_acl_refuses_unsafe_names_and_unknown_roles() -> None:
 
 
 def test_enrolment_qr_code_round_trip(tmp_path: Path) -> None:
-    from pyzbar.pyzbar import decode
-    from PIL import Image
+    from provisioning.enrol import read_qr, write_qr
 
-    make_credentials(Plan(HALL, tmp_path, (Account("kiosk-9", "kiosk"),), qr=True, broker_url="mqtt://10.0.0.2:1883"))
-    decoded = decode(Image.open(tmp_path / "devices" / "kiosk-9" / "enrol.png"))
-    enrolment = parse_enrolment(decoded[0].data.decode())
-    assert enrolment == Enrolment(HALL, "kiosk-9", "kiosk", "mqtt://10.0.0.2:1883",
-                                  (tmp_path / "devices" / "kiosk-9" / "mqtt-password").read_text().strip())
-    for bad in ("hello", "taxhall:enrol?v=2&hall=h", "taxhall:enrol?v=1&hall=h&device=d&role=kiosk&broker=x&secret=s"):
-        with pytest.raises(EnrolError):
+    code = Enrolment(HALL, "kiosk-9", "kiosk", "mqtt://10.0.0.2:1883", "http://10.0.0.2:8470/enrol", "one-time-secret")
+    assert parse_enrolment(read_qr(write_qr(code, tmp_path / "enrol.png"))) == code
+    for bad, why in (("hello", "not a taxhall enrolment code"), ("taxhall:enrol?v=2&hall=h", "without device"),
+                     ("taxhall:enrol?v=1&hall=h&device=d&role=kiosk&broker=x&secret=s", "old enrolment code"),
+                     (code.text().replace("http%3A", "ftp%3A"), "enrolment URL")):
+        with pytest.raises(EnrolError, match=why):
             parse_enrolment(bad)
+
+
+def test_credentials_qr_is_gone_with_a_word_on_what_replaces_it(tmp_path: Path) -> None:
+    result = taxhall("provision", "credentials", "--hall", HALL, "--out", str(tmp_path), "--add", "k1:kiosk", "--qr")
+    assert result.returncode == 2 and "provision enrol" in result.stderr and not (tmp_path / "devices").exists()
 
 
 # ---------------------------------------------------------------- init
@@ -147,16 +150,6 @@ def test_init_refuses_to_overwrite_or_to_write_an_invalid_config(tmp_path: Path)
         write_config(provision_config(), init_args("--role", "dispenser", "--out", str(out), "--force",
                                                    "--printer", "carrier-pigeon://x"))
     assert out.read_text() == "# in service\n" and not list(tmp_path.glob(".*.new"))
-
-
-def test_init_from_an_enrolment_code(tmp_path: Path) -> None:
-    code = Enrolment(HALL, "disp-2", "dispenser", "mqtt://10.0.0.2:1883", "s3cret-s3cret").text()
-    out = tmp_path / "device.toml"
-    result = taxhall("provision", "init", "--enrol", code, "--no-detect", "--printer", "usb:0416:5011", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    config = load_config(out, "dispenser", accepted=("printer", "dispenser"))
-    assert (config.device_id, config.hall, config.bus.broker) == ("disp-2", HALL, "mqtt://10.0.0.2:1883")
-    assert Path(config.bus.password_file).read_text().strip() == "s3cret-s3cret"
 
 
 # ---------------------------------------------------------------- selftest
