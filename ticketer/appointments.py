@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from taxhall.bus import BusMessage
 from taxhall.config import ConfigError, ConfigSection, DeviceConfig
 from taxhall.privacy import mask_id_number
+from ticketer.appointment_codes import format_code, new_code, normalize_code
 from ticketer.appointment_store import Appointment, AppointmentStore
 from ticketer.calendar import parse_window
 from ticketer.engine import Engine
@@ -127,46 +128,6 @@ def check_against_ticketer(section: AppointmentsSection, services: Mapping[str, 
 
 def hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
-# ---------------------------------------------------------------- appointment codes
-
-# Damm's quasigroup: one check digit that catches every single wrong digit and every swap of
-# two neighbours — the usual typing mistakes on a keypad.
-_DAMM = ("0317598642", "7092154863", "4206871359", "1750983426", "6123045978",
-         "3674209581", "5869720134", "8945362017", "9438617205", "2581436790")
-CODE_DIGITS = 9  # 8 random digits and the check digit
-
-
-def _damm(digits: str) -> int:
-    interim = 0
-    for digit in digits:
-        interim = int(_DAMM[interim][int(digit)])
-    return interim
-
-
-def new_code() -> str:
-    """Eight random digits (10^8 codes for a few hundred live ones: a guess is right about once
-    in a hundred thousand tries, and the web throttles misses) and a Damm check digit."""
-    body = f"{secrets.randbelow(10**8):08d}"
-    return body + str(_damm(body))
-
-
-def normalize_code(text: str) -> str | None:
-    """The code in what was typed or scanned — digits with any spaces or dashes, or the
-    `/book/{code}` address of its QR code — or None when it cannot be a valid code."""
-    value = (text or "").strip()
-    if "/book/" in value:
-        value = value.split("/book/", 1)[1].split("?", 1)[0].split("#", 1)[0]
-    digits = re.sub(r"[\s-]", "", value)
-    if len(digits) != CODE_DIGITS or not digits.isdigit() or _damm(digits) != 0:
-        return None
-    return digits
-
-
-def format_code(code: str) -> str:
-    """`123456789` → `123-456-789`, as printed and shown."""
-    return "-".join(code[i : i + 3] for i in range(0, len(code), 3))
 
 
 # ---------------------------------------------------------------- the taxpayer's identifier

@@ -96,6 +96,12 @@ def error_text(code: str | None, lang: str) -> str:
     return words.get(f"e_{code}", words["e_other"])
 
 
+def grouped(code: str) -> str:
+    """`123456789` → `123-456-789`, as the dispenser prints it (the web talks to the ticketer
+    only over the bus, so it does not import the ticketer's own helper)."""
+    return "-".join(code[i : i + 3] for i in range(0, len(code), 3))
+
+
 def qr_svg(text: str) -> str:
     """The QR code of `text` as inline SVG (no image request, works offline)."""
     return str(segno.make(text, error="m").svg_inline(scale=5, dark="#1d2733"))
@@ -198,7 +204,9 @@ def router(web: WebApp) -> APIRouter:
         address = f"lookup:{client_of(request)}"
         if misses.blocked(address):
             return show(request, "book_missing.html", status=429, message=WORDS[lang_of(request)]["too_many_lookups"])
-        reply = await ask("lookup", code=code[:64]) if _CODE_TEXT.match(code) else {"ok": False, "error": {"code": "unknown_appointment"}}
+        reply: dict[str, Any] = {"ok": False, "error": {"code": "unknown_appointment"}}
+        if _CODE_TEXT.match(code):
+            reply = await ask("lookup", code=code[:64])
         if not reply.get("ok"):
             if (reply.get("error") or {}).get("code") == "unavailable":
                 return show(request, "book.html", status=503, step="error", error=error_text("unavailable", lang_of(request)))
@@ -208,7 +216,7 @@ def router(web: WebApp) -> APIRouter:
         appointment = reply["appointment"]
         link = str(request.base_url).rstrip("/") + f"/book/{appointment['code']}"
         return with_csrf(request, "book_view.html", a=appointment, new=bool(new), qr=qr_svg(link),
-                         code_text="-".join(appointment["code"][i:i + 3] for i in range(0, 9, 3)),
+                         code_text=grouped(appointment["code"]),
                          error=error_text(request.query_params.get("error"), lang_of(request))
                          if request.query_params.get("error") else None)
 
