@@ -2,6 +2,11 @@
 touch — taken from the engine, or from the dispenser's own lease while the engine is away —
 printed on the receipt printer, and the number always shown on screen, printed or not.
 
+Appointment check-in (预约签到): a code typed on the on-screen keypad (`CodeKeypad`) or scanned
+from the confirmation's QR code goes through `Dispensing.check_in` alike: inside its window the
+appointment desk gives a priority ticket (printed like any ticket, marked 预约); too early or
+too late the screen says so, with the times, and offers a normal ticket of the booked service.
+
 A plain object; the Kivy dispenser (dispenser_app.py) binds to it, tests drive it directly.
 """
 
@@ -18,6 +23,7 @@ from drivers.printer.errors import PrinterError
 from drivers.printer.layout import Layout, Text, TicketInfo, queue_ticket
 from taxhall.bus import BusError, BusMessage, RequestTimeout
 from taxhall.bus.schemas import now_iso
+from ticketer.appointment_codes import format_code, normalize_code
 from ticketer.counter_desk import Requester
 from ticketer.offline_book import OfflineBook, OfflineIssued
 from ticketer.queue_words import error_words
@@ -53,6 +59,58 @@ class Issued:
     offline: bool = False
     printed: bool = False
     message: str = ""
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """The outcome of an appointment check-in, for the screen: the ticket when it worked;
+    otherwise the reason and, when a normal ticket would help, its service (`offer_service`)."""
+
+    ok: bool
+    issued: Issued | None = None
+    message: str = ""
+    offer_service: str | None = None
+
+
+@dataclass
+class CodeKeypad:
+    """The on-screen keypad's typed code: digits only, at most nine, shown in groups of three."""
+
+    digits: str = ""
+
+    def press(self, key: str) -> None:
+        if key.isdigit() and len(key) == 1 and len(self.digits) < 9:
+            self.digits += key
+
+    def back(self) -> None:
+        self.digits = self.digits[:-1]
+
+    def clear(self) -> None:
+        self.digits = ""
+
+    @property
+    def complete(self) -> bool:
+        return len(self.digits) == 9
+
+    def shown(self) -> str:
+        """`1234` → `123-4`; empty places as underscores so the taxpayer sees how many are left."""
+        padded = self.digits + "_" * (9 - len(self.digits))
+        return format_code(padded)
+
+
+# What the dispenser says to a taxpayer about a refused check-in, (zh, en); {from} {until} {ticket}
+# are filled in from the appointment.
+_CHECK_IN_WORDS: dict[str, tuple[str, str]] = {
+    "bad_code": ("预约码有误，请核对 9 位数字", "That code is not right — please check the 9 digits"),
+    "unknown_appointment": ("没有找到该预约，请核对预约码", "No appointment with this code — please check it"),
+    "too_early": ("还未到签到时间：请在 {from}–{until} 签到。\n如现在办理，可取普通号。",
+                  "Too early: check in between {from} and {until}.\nYou may take a normal ticket now."),
+    "too_late": ("已超过签到时间（{until} 截止），预约已失效。\n可取普通号排队。",
+                 "Too late: check-in closed at {until}; the appointment has lapsed.\nYou may take a normal ticket."),
+    "appointment_cancelled": ("该预约已取消。可取普通号排队。", "This appointment was cancelled. You may take a normal ticket."),
+    "already_checked_in": ("该预约已签到，号码 {ticket}", "Already checked in: ticket {ticket}"),
+    "unavailable": ("预约签到暂不可用，请取普通号或咨询工作人员", "Check-in is unavailable; please take a normal ticket or ask the staff"),
+}
 
 
 @dataclass
@@ -167,6 +225,66 @@ class Dispensing:
                            message=(f"打印机故障，请记住您的号码 {issued.number}" if zh
                                     else f"Printer fault — please note your number {issued.number}"))
         return replace(issued, printed=True, message="请取走号票" if zh else "Please take your ticket")
+
+    # ------------------------------------------------------------------ appointment check-in
+
+    def check_in(self, text: str) -> CheckIn:
+        """A typed or scanned appointment code (or the `/book/{code}` address of its QR code)."""
+        if self.closed is not None:
+            return CheckIn(False, message=self.closed_text())
+        code = normalize_code(text)
+        if code is None:
+            return CheckIn(False, message=self._check_in_words("bad_code"))
+        payload = {"request_id": f"{self.source}-ci-{uuid.uuid4().hex[:16]}", "code": code, "source": self.source}
+        reply = self._ask_desk("appointments/req/check_in", payload)
+        if reply is None:
+            return CheckIn(False, message=self._check_in_words("unavailable"))
+        if reply.get("ok"):
+            return CheckIn(True, self._print_appointment_ticket(reply["ticket"], reply["appointment"]))
+        reason = str((reply.get("error") or {}).get("code"))
+        looked = self._ask_desk("appointments/req/lookup", {"request_id": f"{self.source}-lu-{uuid.uuid4().hex[:16]}",
+                                                            "code": code, "source": self.source})
+        appointment = (looked or {}).get("appointment") or {}
+        offer = appointment.get("service") if reason in ("too_early", "too_late", "appointment_cancelled") else None
+        if reason not in _CHECK_IN_WORDS:
+            error = reply.get("error") or {}
+            return CheckIn(False, message=error_words(reason, str(error.get("message", "")), self.lang))
+        return CheckIn(False, message=self._check_in_words(reason, appointment), offer_service=offer)
+
+    def _check_in_words(self, reason: str, appointment: dict[str, Any] | None = None) -> str:
+        zh, en = _CHECK_IN_WORDS[reason]
+        a = appointment or {}
+        fill = {"from": str(a.get("checkin_from", ""))[11:16], "until": str(a.get("checkin_until", ""))[11:16],
+                "ticket": a.get("ticket") or ""}
+        return (zh if self.lang == "zh" else en).format(**fill)
+
+    def _ask_desk(self, topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        for _ in range(2):  # the same request id: a lost answer never makes a second ticket
+            try:
+                return self.bus.request(topic, payload, timeout_s=self.timeout_s, check=False)
+            except RequestTimeout:
+                continue
+            except BusError:
+                return None
+        return None
+
+    def _print_appointment_ticket(self, ticket: dict[str, Any], appointment: dict[str, Any]) -> Issued:
+        zh = self.lang == "zh"
+        tile = self.tiles.get(ticket["service"])
+        info = TicketInfo(
+            hall_name=self.hall_name, hall_name_en=self.hall_name_en,
+            service_name=appointment.get("service_name") or (tile.name if tile else ticket["service"]),
+            service_name_en=appointment.get("service_name_en") or (tile.name_en if tile else ticket["service"]),
+            number=ticket["number"], ahead=int(ticket.get("ahead") or 0), est_wait_s=ticket.get("est_wait_s"),
+            issued_at=datetime.now(), follow_url=self.follow_url.format(token=ticket.get("token") or ""),
+        )
+        layout = queue_ticket(info, self.lang)
+        mark = Text(f"预约 {appointment.get('slot', '')}  优先叫号" if zh else f"Appointment {appointment.get('slot', '')} — called first",
+                    bold=True, align="center")
+        # The mark goes right under the service name, where the counter staff look first.
+        blocks = layout.blocks[:3] + (mark,) + layout.blocks[3:]
+        issued = Issued(True, ticket["number"], ticket["service"], info.ahead, info.est_wait_s)
+        return self._print(issued, replace(layout, blocks=blocks))
 
     # ------------------------------------------------------------------ leases and hand-in
 

@@ -1,0 +1,100 @@
+"""Appointment check-in at the dispenser (预约签到): the dispenser's logic object on a real
+broker with the ticketer's appointment desk, the ESC/POS printer simulator on a TCP socket and
+a clock the test moves. A typed code and a scanned QR code take the same way; inside the window
+a priority ticket marked 预约 is printed, outside it the screen says why and offers a normal
+ticket of the booked service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from drivers.printer.config import BUILTIN_PROFILES
+from drivers.printer.driver import ReceiptPrinter
+from drivers.printer.simulator import SimulatorServer
+from ticketer.appointment_codes import format_code
+from ticketer.dispensing import CodeKeypad, Dispensing
+from ticketer.offline_book import OfflineBook
+from tests.test_appointments import Hall, hall  # noqa: F401  (the ticketer with its appointment desk)
+
+
+def dispenser(h: Hall, server: SimulatorServer, tmp_path: Path, lang: str = "zh") -> Dispensing:
+    printer = ReceiptPrinter(server.url, BUILTIN_PROFILES["generic-80"], timeout_s=2.0, job_timeout_s=5.0)
+    return Dispensing(h.dispenser, "dispenser-1", OfflineBook(tmp_path / f"book-{lang}.sqlite"), printer,
+                      follow_url="https://hall.example/q/{token}", lang=lang)
+
+
+def test_the_keypad_keeps_nine_digits_in_groups() -> None:
+    pad = CodeKeypad()
+    for key in "1234x":
+        pad.press(key)
+    assert pad.shown() == "123-4__-___" and not pad.complete
+    pad.back()
+    for key in "56789012":
+        pad.press(key)
+    assert pad.digits == "123567890" and pad.complete and pad.shown() == "123-567-890"
+    pad.clear()
+    assert pad.digits == ""
+
+
+def test_a_typed_or_scanned_code_inside_its_window_prints_a_priority_ticket(
+        hall: Callable[..., Hall], printer_sim: SimulatorServer, tmp_path: Path) -> None:  # noqa: F811
+    h = hall()
+    typed = h.book("10:00")["appointment"]["code"]
+    scanned = h.book("10:00", taxpayer="13800000001")["appointment"]["code"]
+    desk = dispenser(h, printer_sim, tmp_path)
+    h.clock.set("2026-11-30 09:45")
+
+    pad = CodeKeypad()
+    for key in typed:
+        pad.press(key)
+    first = desk.check_in(pad.digits)
+    assert first.ok and first.issued is not None and first.issued.printed and first.issued.number == "V001"
+    second = desk.check_in(f"https://hall.example/book/{scanned}")  # the QR code of the confirmation
+    assert second.ok and second.issued is not None and second.issued.number == "V002"
+
+    pages = printer_sim.printer.wait_for_pages(2, timeout=10)
+    lines = pages[0].text_lines()
+    assert "发票业务" in lines and "预约 10:00  优先叫号" in lines and "V001" in "".join(lines)
+    assert pages[0].qr_payloads()[0].startswith("https://hall.example/q/")
+
+    again = desk.check_in(format_code(typed))
+    assert not again.ok and again.message == "该预约已签到，号码 V001" and again.offer_service is None
+    assert len(printer_sim.printer.pages) == 2
+
+
+def test_too_early_or_too_late_says_when_and_offers_a_normal_ticket(
+        hall: Callable[..., Hall], printer_sim: SimulatorServer, tmp_path: Path) -> None:  # noqa: F811
+    h = hall(checkin_before_min=30, checkin_after_min=15)
+    code = h.book("10:00")["appointment"]["code"]
+    desk = dispenser(h, printer_sim, tmp_path)
+
+    h.clock.set("2026-11-30 09:10")
+    early = desk.check_in(code)
+    assert not early.ok and early.offer_service == "B"
+    assert early.message.startswith("还未到签到时间：请在 09:30–10:15 签到。")
+    instead = desk.take(early.offer_service)  # the taxpayer takes the normal ticket offered
+    assert instead.ok and instead.number == "B001"
+
+    h.clock.set("2026-11-30 10:20")
+    english = dispenser(h, printer_sim, tmp_path, lang="en")
+    late = english.check_in(code)
+    assert not late.ok and late.offer_service == "B"
+    assert late.message.startswith("Too late: check-in closed at 10:15")
+    assert h.ask("lookup", code=code)["appointment"]["state"] == "booked"
+
+
+def test_a_mistyped_or_unknown_code_is_refused_in_words(
+        hall: Callable[..., Hall], printer_sim: SimulatorServer, tmp_path: Path) -> None:  # noqa: F811
+    h = hall()
+    code = h.book("10:00")["appointment"]["code"]
+    desk = dispenser(h, printer_sim, tmp_path)
+    h.clock.set("2026-11-30 09:50")
+    wrong = code[:-1] + str((int(code[-1]) + 1) % 10)
+    mistyped = desk.check_in(wrong)
+    assert not mistyped.ok and mistyped.message == "预约码有误，请核对 9 位数字"
+    unknown = desk.check_in("000000000")  # a valid check digit, but nobody's code
+    assert not unknown.ok and unknown.message == "没有找到该预约，请核对预约码" and unknown.offer_service is None
+    desk.closed = "设备维护中"
+    assert desk.check_in(code).message == "设备维护中"
+    assert printer_sim.printer.pages == []
