@@ -13,7 +13,9 @@ from pydantic import Field
 
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
+from taxhall.prefill import PublicKeyList
 from ticketer.counter_desk import CounterDesk, DeskScreen, serve_service_commands
+from ticketer.counter_prefill import card_text
 from ticketer.queue_words import PAUSE_REASONS, words
 
 
@@ -23,6 +25,8 @@ class CounterSection(ConfigSection):
     lang: Literal["zh", "en"] = "zh"
     size: str = Field("1280x800", pattern=r"^\d{3,4}x\d{3,4}$")
     fullscreen: bool = False
+    prefill_keys: PublicKeyList = Field(default_factory=list, description="public keys of the hall's pre-filled request codes "
+                                        "(`taxhall web` shows them at /prepare/key); empty: such codes are refused")
 
 
 SECTIONS = {"counter": CounterSection}
@@ -59,7 +63,8 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         print("taxhall counter: which counter? give --counter N or [counter] counter = \"N\"", flush=True)
         return 2
     bus = screen_bus(config)
-    desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang)
+    desk = CounterDesk(bus, counter, tuple(section.services), args.lang or section.lang,
+                       prefill_keys=tuple(section.prefill_keys))
     bus.subscribe("queue/state", desk.on_state)
     serve_service_commands(bus, desk, config.data_dir / "counter-service.json")  # out_of_service / in_service
     bus.start(wait_s=5)
@@ -106,6 +111,8 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
         t_resume = StringProperty("")
         t_logout = StringProperty("")
         t_lang = StringProperty("")
+        prefill_text = StringProperty("")  # a scanned pre-filled request (免填单), else ""
+        scan_hint = StringProperty("")
 
         def show(self, screen: DeskScreen) -> None:
             zh = desk.lang == "zh"
@@ -121,6 +128,13 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             self.busy = screen.busy
             closed = screen.closed
             self.closed_text = f"{closed.title(desk.lang)}  ·  {desk.closed_text()}" if closed else ""
+            self.prefill_text = card_text(screen.prefill)
+            self.scan_hint = "扫描预填申请二维码" if zh else "Scan a pre-filled request code"
+
+        def scan(self, text: str) -> None:
+            """What a keyboard-wedge scanner typed into the scan field, Enter included."""
+            if text.strip():
+                desk.scan_prefill(text.strip())
 
         def do(self, op: str, *args: str) -> None:
             if op == "login" and not (args and args[0].strip()):

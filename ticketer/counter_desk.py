@@ -24,11 +24,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from taxhall.bus import BusError, BusMessage, HallBus, RequestRejected, RequestTimeout
 from taxhall.commands import serve_command
+from ticketer.counter_prefill import PrefillCard, read_code
 from ticketer.queue_words import STATES, error_words, words
 
 log = logging.getLogger("ticketer.counter")
@@ -36,6 +38,7 @@ log = logging.getLogger("ticketer.counter")
 OUT_OF_SERVICE = "out_of_service"  # the pause reason the engine keeps for a counter closed from afar
 # What staff may still do while out of service: finish with the taxpayer already called.
 ALLOWED_WHILE_CLOSED = frozenset({"recall", "start", "finish", "no_show", "transfer", "logout"})
+PREFILL_ENDS = frozenset({"call_next", "finish", "no_show", "transfer", "logout"})  # ops that end a taxpayer's turn
 
 
 class Requester(Protocol):
@@ -151,6 +154,7 @@ class DeskScreen:
     busy: bool = False
     pause_reason: str | None = None  # the engine's, while paused
     closed: OutOfService | None = None  # out of service from afar, with the reason to show
+    prefill: PrefillCard | None = None  # a pre-filled request code scanned for the taxpayer being served
 
 
 @dataclass
@@ -165,6 +169,7 @@ class CounterDesk:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _service_names: dict[str, str] = field(default_factory=dict, init=False)
     _pausing: threading.Lock = field(default_factory=threading.Lock, init=False)
+    prefill_keys: tuple[str, ...] = ()  # the hall's public keys for pre-filled codes ([counter] prefill_keys)
 
     def __post_init__(self) -> None:
         self.screen = DeskScreen(self.counter)
@@ -287,6 +292,9 @@ class CounterDesk:
     def _apply(self, op: str, fields: dict[str, Any], reply: dict[str, Any]) -> DeskScreen:
         ticket = reply.get("ticket") or {}
         zh = self.lang == "zh"
+        if op in PREFILL_ENDS:
+            with self._lock:  # the last taxpayer's request leaves the screen with them
+                self.screen = replace(self.screen, prefill=None)
         if op == "login":
             return self._set(busy=False, ok=True, staff=fields["staff"], state="idle",
                              message=f"{fields['staff']} 已登录" if zh else f"{fields['staff']} logged in")
@@ -327,6 +335,13 @@ class CounterDesk:
         return screen
 
     # ------------------------------------------------------------------ texts
+
+    def scan_prefill(self, text: str, now: datetime | None = None) -> DeskScreen:
+        """A scanned pre-filled request code (免填单): shown on screen, or why it is refused."""
+        card = read_code(text, self.prefill_keys, now or datetime.now(timezone.utc), self.lang)
+        if card.ok:
+            log.info("counter %s read pre-filled code %s", self.counter, card.reference)
+        return self._set(prefill=card, ok=card.ok, message=card.title)
 
     def service_names(self) -> dict[str, str]:
         """Service code → name, from the last queue state (for the transfer choice)."""
