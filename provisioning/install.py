@@ -26,7 +26,7 @@ SHIPPED_EXEC = "/opt/taxhall/.venv/bin/taxhall"  # what the files in systemd/ sa
 
 # role → units it runs (templates take --counter as their instance)
 ROLE_UNITS: dict[str, tuple[str, ...]] = {
-    "ticketer": ("taxhall-broker.service", "taxhall-ticketer.service"),
+    "ticketer": ("taxhall-broker.service", "taxhall-ticketer.service", "taxhall-enrolment.service"),
     "kiosk": ("taxhall-gateway.service", "taxhall-kiosk.service"),
     "dispenser": ("taxhall-dispenser.service",),
     "counter": ("taxhall-counter@.service",),

@@ -6,6 +6,8 @@ file and ACL. A code works once and not after it expires; the QR code holds no p
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +27,6 @@ from provisioning.enrolment import (AttemptLimiter, EnrolmentBook, ServerThread,
 from taxhall.broker import BrokerProcess, BrokerSettings, free_port
 from taxhall.bus import HallBus
 from taxhall.config import load_config
-from tests.ticketer_helpers import wait_for
 
 HALL = "h-enrol"
 DAY = 24 * 3600.0
@@ -72,11 +73,17 @@ def test_a_device_enrols_with_the_printed_code_and_joins_the_hall_broker(tmp_pat
     broker = BrokerProcess(BrokerSettings(port=broker_port, data_dir=tmp_path / "broker", persistence=False,
                                           password_file=str(creds / "broker" / "passwd"),
                                           acl_file=str(creds / "broker" / "acl"))).start()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd listens for sd_notify
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"}
     server = subprocess.Popen([sys.executable, "-m", "taxhall.cli", "provision", "enrolment-server",
                                "--listen", f"127.0.0.1:{http_port}", "--credentials", str(creds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        assert wait_for(lambda: _answers(f"http://127.0.0.1:{http_port}/enrol/health"), 30), "no enrolment service"
+        said = [notify.recv(4096).decode() for _ in range(2)]  # the unit is Type=notify, WatchdogSec=30
+        assert said[0].startswith("READY=1") and said[1] == "WATCHDOG=1"
+        assert _answers(f"http://127.0.0.1:{http_port}/enrol/health")
         out = tmp_path / "kiosk" / "etc" / "taxhall" / "device.toml"
         enrolled = taxhall("provision", "enrol", "--qr", str(tmp_path / "enrol.png"), "--out", str(out), "--no-detect")
         assert enrolled.returncode == 0, enrolled.stderr
@@ -99,6 +106,7 @@ def test_a_device_enrols_with_the_printed_code_and_joins_the_hall_broker(tmp_pat
         server.terminate()
         log = server.communicate(timeout=20)[0]
         broker.stop()
+        notify.close()
     assert server.returncode == 0
     assert "enrolment of kiosk-5" in log and "granted" in log and "refused, spent" in log
     assert code.secret not in log and password not in log  # logged masked

@@ -25,9 +25,10 @@ def walkthrough() -> str:
 @pytest.mark.skipif(not shutil.which("systemd-analyze") or not shutil.which("cage"), reason="systemd, cage not installed")
 def test_the_walkthrough_runs_as_written() -> None:
     script = (walkthrough().replace("/opt/taxhall/.venv/bin/taxhall", str(Path(sys.executable).parent / "taxhall"))
-              .replace("18830", str(free_port())).replace("19100", str(free_port())))
+              .replace("18830", str(free_port())).replace("19100", str(free_port()))
+              .replace("18470", str(free_port())))
     result = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert result.stdout.count("all checks passed") == 2
+    assert result.stdout.count("all checks passed") == 3  # the hall server, the kiosk, the enrolled dispenser
     assert "test page printed" in result.stdout
     assert "Unknown" not in result.stderr and "not executable" not in result.stderr
