@@ -98,3 +98,28 @@ def test_a_mistyped_or_unknown_code_is_refused_in_words(
     desk.closed = "设备维护中"
     assert desk.check_in(code).message == "设备维护中"
     assert printer_sim.printer.pages == []
+
+
+def test_the_real_dispenser_checks_in_a_code_typed_on_its_keypad(
+        hall: Callable[..., Hall], printer_sim: SimulatorServer, tmp_path: Path, broker) -> None:  # noqa: F811, ANN001
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    h = hall()
+    code = h.book("10:00")["appointment"]["code"]
+    h.clock.set("2026-11-30 09:55")
+    shot = tmp_path / "checked-in.png"
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 540x960x24", sys.executable, "-m", "taxhall.cli", "dispenser",
+         "--printer", printer_sim.url, "--check-in", code, "--size", "540x960", "--screenshot", str(shot), "--exit-after", "5",
+         "--broker", broker.url, "--hall", "test-hall", "--device", "dispenser-9", "--data-dir", str(tmp_path / "d9")],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    pages = printer_sim.printer.wait_for_pages(1, timeout=5)
+    lines = pages[0].text_lines()
+    assert "V001" in "".join(lines) and "预约 10:00  优先叫号" in lines
+    assert h.ask("lookup", code=code)["appointment"]["state"] == "checked_in"
+    assert Image.open(shot).size == (540, 960)

@@ -1,7 +1,9 @@
 """`taxhall dispenser`: the queue ticket dispenser at the hall entrance (取号机). A Kivy screen
 (dispenser.kv) over Dispensing: a tile per service with live waiting counts, the ticket printed
 within a second of the touch, the number shown large whether or not it printed, tickets from
-the dispenser's lease while the queue engine is away, and an elder mode with larger text."""
+the dispenser's lease while the queue engine is away, and an elder mode with larger text.
+The 预约签到 tile opens a keypad for an appointment code; a QR scanner (`[scanner]`, if the
+dispenser has one) checks in the code it reads the same way (Dispensing.check_in)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from pydantic import Field
 from drivers.printer.config import PrinterSection
 from drivers.printer.driver import ReceiptPrinter
 from drivers.printer.monitor import StatusMonitor, bus_reporter
+from drivers.scanner.config import ScannerSection
 from taxhall.bus import HallBus, RequestRejected
 from taxhall.commands import serve_command
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
-from ticketer.dispensing import Dispensing, Issued, ServiceTile
+from ticketer.dispensing import CheckIn, CodeKeypad, Dispensing, Issued, ServiceTile
 from ticketer.offline_book import OfflineBook
 
 log = logging.getLogger("ticketer.dispenser")
@@ -37,9 +40,27 @@ class DispenserSection(ConfigSection):
     fullscreen: bool = False
     result_s: float = Field(6.0, gt=0, description="how long the number stays on screen")
     lease_size: int = Field(20, ge=1, le=100, description="numbers per service kept for offline issuing")
+    checkin_tile: bool = Field(True, description="show the 预约签到 tile (appointment check-in by code or QR)")
+    checkin_service: str = Field("V", description="the service appointment tickets are of; its plain tile is not shown "
+                                                  "(a walk-in has nothing to take there); empty: show every tile")
 
 
-SECTIONS = {"dispenser": DispenserSection, "printer": PrinterSection}
+SECTIONS = {"dispenser": DispenserSection, "printer": PrinterSection, "scanner": ScannerSection}
+CHECK_IN = "__check_in__"  # the check-in tile's code (no service code has underscores)
+
+
+def check_in_tile_text(lang: str) -> str:
+    zh = lang == "zh"
+    return ("预约签到" if zh else "Appointment check-in") + "\n[color=ffd24a]" + \
+        ("输入或扫描预约码，优先叫号" if zh else "Type or scan your code — called first") + "[/color]"
+
+
+def check_in_texts(outcome: CheckIn, lang: str) -> tuple[str, str]:
+    """The result panel after a check-in: the number and what to do, or the reason."""
+    if outcome.ok and outcome.issued is not None:
+        number, detail = result_texts(outcome.issued, lang)
+        return number, ("预约签到成功 · 优先叫号\n" if lang == "zh" else "Checked in — you will be called first\n") + detail
+    return "", outcome.message
 
 
 def tile_text(tile: ServiceTile, lang: str) -> str:
@@ -74,6 +95,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     parser.add_argument("--screenshot", metavar="PNG")
     parser.add_argument("--exit-after", type=float, metavar="S")
     parser.add_argument("--touch", metavar="SERVICE", help="touch this service's tile 1.5 s after start (checks)")
+    parser.add_argument("--check-in", metavar="CODE", help="type this appointment code on the check-in keypad after start (checks)")
     args = parser.parse_args(argv)
     section: DispenserSection = config.section("dispenser")
     printer_section: PrinterSection = config.section("printer")
@@ -92,14 +114,19 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     shown: list[Callable[[Issued], None]] = []  # the screen, once it exists
     bus.serve(f"device/{config.device_id}/cmd/issue", lambda m: _remote_issue(desk, m.data.args or {}, shown),
               blocking=True)
+    scanner_section: ScannerSection = config.section("scanner")
     if monitor:
         monitor.on_change = bus_reporter(bus)
         monitor.start()
     bus.start(wait_s=5)
     stop = threading.Event()
     threading.Thread(target=_keep_up, args=(desk, bus, stop), name="lease", daemon=True).start()
+    checked: list[Callable[[CheckIn], None]] = []  # the screen, once it exists
+    if scanner_section.kind != "none":
+        threading.Thread(target=_scan_check_ins, args=(desk, scanner_section, checked, stop), name="scanner",
+                         daemon=True).start()
     try:
-        return _run_window(desk, section, args, shown)
+        return _run_window(desk, section, args, shown, checked)
     finally:
         stop.set()
         if monitor:
@@ -118,6 +145,28 @@ def _remote_issue(desk: Dispensing, args: dict[str, Any], shown: list[Callable[[
     for show in shown:
         show(issued)
     return {"issued": asdict(issued)}
+
+
+def _scan_check_ins(desk: Dispensing, section: ScannerSection, checked: list[Callable[[CheckIn], None]],
+                     stop: threading.Event) -> None:
+    """Every code the scanner reads is an appointment check-in (the confirmation's QR code);
+    a scanner that fails is reopened after a pause, without taking the screen down."""
+    from drivers.scanner.base import ScannerError
+    from drivers.scanner.config import open_scanner
+
+    while not stop.is_set():
+        try:
+            with open_scanner(section) as scanner:
+                while not stop.is_set():
+                    scan = scanner.read(1.0)
+                    if scan is None:
+                        continue
+                    outcome = desk.check_in(scan.text)
+                    for show in checked:
+                        show(outcome)
+        except ScannerError as exc:
+            log.warning("scanner: %s; trying again in 5 s", exc)
+            stop.wait(5.0)
 
 
 def serve_service_commands(bus: HallBus, desk: Dispensing, state_file: Path, on_change: Callable[[], None]) -> None:
@@ -173,7 +222,7 @@ def _keep_up(desk: Dispensing, bus: HallBus, stop: threading.Event) -> None:
 
 
 def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Namespace,
-                shown: list[Callable[[Issued], None]]) -> int:
+                shown: list[Callable[[Issued], None]], checked: list[Callable[[CheckIn], None]]) -> int:
     prepare_kivy(args.size or section.size, section.fullscreen)
     from kivy.app import App
     from kivy.clock import Clock
@@ -202,6 +251,17 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
         busy = BooleanProperty(False)
         columns = NumericProperty(1)
         scale = NumericProperty(1.0)
+        keypad_visible = BooleanProperty(False)
+        keypad_title = StringProperty("")
+        keypad_code = StringProperty("")
+        keypad_back_text = StringProperty("")
+        keypad_ok_text = StringProperty("")
+        offer_text = StringProperty("")
+        offer_service = StringProperty("")
+
+        def __init__(self, **kwargs: Any) -> None:
+            self.pad = CodeKeypad()  # before super(): Kivy may refresh while building the kv rule
+            super().__init__(**kwargs)
 
         def refresh(self) -> None:
             zh = desk.lang == "zh"
@@ -215,12 +275,68 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             grid = self.ids.tiles
             grid.clear_widgets()
             for tile in desk.tiles.values():
+                if section.checkin_tile and tile.code == section.checkin_service:
+                    continue  # appointment tickets come from the check-in tile
                 shown = tile if desk.closed is None else replace(tile, open=False)  # closed: say so on every tile
                 button = ServiceTileButton(text=tile_text(shown, desk.lang), is_open=shown.open, scale=self.scale)
                 button.code = tile.code
                 button.disabled = not tile.open or desk.closed is not None
                 button.bind(on_release=lambda b, code=tile.code: self.press(code))
                 grid.add_widget(button)
+            if section.checkin_tile and desk.tiles:
+                button = ServiceTileButton(text=check_in_tile_text(desk.lang), is_open=desk.closed is None, scale=self.scale)
+                button.code = CHECK_IN
+                button.disabled = desk.closed is not None
+                button.bind(on_release=lambda b: self.open_keypad())
+                grid.add_widget(button)
+            self.keypad_title = "请输入 9 位预约码" if zh else "Enter your 9-digit appointment code"
+            self.keypad_back_text = "返回" if zh else "Back"
+            self.keypad_ok_text = "签到" if zh else "Check in"
+            self.keypad_code = self.pad.shown()
+
+        def open_keypad(self) -> None:
+            self.pad.clear()
+            self.keypad_code = self.pad.shown()
+            self.keypad_visible = True
+
+        def key(self, key: str) -> None:
+            """A keypad key: a digit, ⌫ (back) or C (clear); the code is sent once complete and confirmed."""
+            if key == "back":
+                self.pad.back()
+            elif key == "clear":
+                self.pad.clear()
+            else:
+                self.pad.press(key)
+            self.keypad_code = self.pad.shown()
+
+        def confirm_code(self) -> None:
+            if not self.pad.complete:
+                return
+            code, self.keypad_visible, self.busy = self.pad.digits, False, True
+            self.pad.clear()
+            threading.Thread(target=self._check_in, args=(code,), daemon=True).start()
+
+        def _check_in(self, code: str) -> None:
+            outcome = desk.check_in(code)
+            Clock.schedule_once(lambda dt: self.show_check_in(outcome))
+
+        def show_check_in(self, outcome: CheckIn) -> None:
+            self.keypad_visible = False
+            self.result_number, self.result_detail = check_in_texts(outcome, desk.lang)
+            self.result_ok = outcome.ok
+            self.offer_service = outcome.offer_service or ""
+            self.offer_text = ("取普通号" if desk.lang == "zh" else "Take a normal ticket") if outcome.offer_service else ""
+            self.result_visible, self.busy = True, False
+            Clock.schedule_once(lambda dt: self.hide_result(), section.result_s * (2 if outcome.offer_service else 1))
+
+        def take_offer(self) -> None:
+            service, self.offer_service, self.offer_text = self.offer_service, "", ""
+            if service:
+                self.press(service)
+
+        def hide_result(self) -> None:
+            self.result_visible = False
+            self.offer_service, self.offer_text = "", ""
 
         def press(self, code: str) -> None:
             self.busy = True
@@ -231,6 +347,7 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             Clock.schedule_once(lambda dt: self.show_result(issued))
 
         def show_result(self, issued: Issued) -> None:
+            self.offer_service, self.offer_text = "", ""
             self.result_number, self.result_detail = result_texts(issued, desk.lang)
             self.result_ok = issued.ok and (issued.printed or desk.printer is None)
             self.result_visible, self.busy = True, False
@@ -258,6 +375,30 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             touch.touch_down()
             touch.touch_up()
 
+        def type_code(self, code: str) -> None:
+            """Fingers on the check-in tile, each digit of `code` and 签到, through Kivy's dispatch."""
+            from kivy.tests.common import UnitTestTouch
+
+            def tap(widget: Any) -> None:
+                x, y = widget.to_window(*widget.center)
+                touch = UnitTestTouch(x, y)
+                touch.touch_down()
+                touch.touch_up()
+
+            self.touch_tile(CHECK_IN)
+            # One key per frame, after the keypad has been laid out: a finger, not a paste.
+            keys = [*code, "ok"]
+
+            def next_key(dt: float) -> None:
+                if not keys:
+                    return
+                key = keys.pop(0)
+                by_key = {getattr(b, "key", None): b for b in self.screen.ids.keypad_keys.children}
+                tap(self.screen.ids.keypad_ok if key == "ok" else by_key[key])
+                Clock.schedule_once(next_key, 0.1)
+
+            Clock.schedule_once(next_key, 0.5)
+
         def build(self) -> DispenserScreen:
             self.title = "taxhall — dispenser"
             self.screen = DispenserScreen()
@@ -265,8 +406,11 @@ def _run_window(desk: Dispensing, section: DispenserSection, args: argparse.Name
             self.screen.bind(size=lambda *a: self.screen.refresh())
             Clock.schedule_once(lambda dt: self.screen.refresh())
             shown.append(lambda issued: Clock.schedule_once(lambda dt: self.screen.show_result(issued)))
+            checked.append(lambda outcome: Clock.schedule_once(lambda dt: self.screen.show_check_in(outcome)))
             if args.touch:
                 Clock.schedule_once(lambda dt: self.touch_tile(args.touch), 1.5)
+            if args.check_in:
+                Clock.schedule_once(lambda dt: self.type_code(args.check_in), 1.5)
             keep_watchdog_fed()
             schedule_exit(self, args.screenshot, args.exit_after)
             return self.screen
