@@ -150,6 +150,7 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
     from kiosk.guides import BUILTIN, GuideBook
     from kiosk.health import HealthBoard
     from kiosk.payment import SimulatedTerminal
+    from kiosk.appeal import BusAppeals
     from kiosk.remote import BusQueue, KioskRemote, load_service_state
     from kiosk.runner import ActionRunner, GatewayWatch
     from kiosk.tapscript import script_responder
@@ -174,7 +175,7 @@ def assemble(config: DeviceConfig, section: KioskSection, overrides: Overrides) 
     queue = BusQueue(bus) if section.queue != "off" else None
     terminal = SimulatedTerminal(section.payment_sim_delay_s, section.payment_sim_result)
     kiosk = Kiosk(section, gateway, devices, terminal, board, guides, queue=queue, speaker=speaker,
-                  hall=config.hall, device_id=config.device_id)
+                  hall=config.hall, device_id=config.device_id, appeals=BusAppeals(bus))
     runner = ActionRunner(kiosk)
     state_path = data_dir / "kiosk-service.json"
 

@@ -39,6 +39,8 @@ class KioskSection(ConfigSection):
     queue_services: list[str] = Field(default_factory=list, description="services offered on the queue tile; empty: every open service")
     queue_follow_url: str = Field("https://q.taxhall.invalid/t/{hall}/{number}?k={token}",
                                   description="URL in a queue ticket's QR; {hall}, {number}, {token} are filled in")
+    appeal_lookup_url: str = Field("https://q.taxhall.invalid/appeal/{ref}",
+                                   description="URL in an appeal receipt's QR (the web's /appeal/{ref}); empty: no QR")
     payment: Literal["simulated"] = Field("simulated", description="the payment terminal for self-invoicing taxes")
     payment_sim_delay_s: float = Field(1.5, ge=0, le=60, description="simulated terminal: seconds the card payment takes")
     payment_sim_result: Literal["approve", "decline"] = Field("approve", description="simulated terminal: what it answers")

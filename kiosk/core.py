@@ -39,6 +39,7 @@ from taxhall.bus.errors import RequestFailed
 from taxhall.bus.schemas import GuideEntry
 
 if TYPE_CHECKING:
+    from kiosk.appeal import AppealLink
     from kiosk.config import KioskSection
     from kiosk.flows import Flows
 
@@ -132,6 +133,8 @@ BACK: dict[Screen, Screen | None] = {
     Screen.GUIDES: None,
     Screen.GUIDE: Screen.GUIDES,
     Screen.QUEUE: None,
+    Screen.APPEAL: None,
+    Screen.APPEAL_TEXT: Screen.APPEAL,
 }
 
 # What the voice says when a screen opens (elder mode).
@@ -149,6 +152,7 @@ PROMPTS: dict[Screen, str] = {
     Screen.REQ_DONE: "say_done",
     Screen.SELF_DONE: "say_done",
     Screen.QUEUE_DONE: "say_done",
+    Screen.APPEAL_DONE: "say_done",
 }
 
 
@@ -187,7 +191,7 @@ class Kiosk:
     def __init__(self, settings: KioskSection, gateway: TaxGateway, devices: KioskDevices, terminal: PaymentTerminal,
                  board: HealthBoard, guides: GuideBook, *, queue: QueueLink | None = None, speaker: Speaks | None = None,
                  hall: str = "hall1", device_id: str = "kiosk", clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = china_now) -> None:
+                 now: Callable[[], datetime] = china_now, appeals: AppealLink | None = None) -> None:
         from kiosk.flows import Flows
 
         self.settings = settings
@@ -197,6 +201,7 @@ class Kiosk:
         self.board = board
         self.guides = guides
         self.queue = queue
+        self.appeals = appeals
         self.speaker = speaker
         self.hall = hall
         self.device_id = device_id
@@ -228,7 +233,7 @@ class Kiosk:
         manifest = self.guides.manifest
         return View(
             screen=self.screen, lang=self.lang, elder=self.elder, session=self.session,
-            tiles=tiles(health, self.settings.queue, known), notice=self.notice, busy=self.busy,
+            tiles=tiles(health, self.settings.queue, known, appeals=self.appeals is not None), notice=self.notice, busy=self.busy,
             countdown=self.countdown, closed_message=self.closed_message, queue=shown, queue_take=queue_take,
             guides=tuple(self.guides.find(self.session.guide_query)), popular=manifest.popular,
             guide=self.guides.entry(self.session.guide_id) if self.session.guide_id else None, seq=seq,

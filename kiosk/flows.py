@@ -442,8 +442,14 @@ class Flows:
         self.check = CheckFlow(kiosk)
         self.guides = GuidesFlow(kiosk)
         self.queue = QueueFlow(kiosk)
+        from kiosk.appeal import AppealFlow  # it builds on this module's steps
+
+        self.appeal = AppealFlow(kiosk)
 
     def start(self, flow: Flow) -> None:
+        if flow == Flow.APPEAL:
+            self.appeal.start()  # asks the desk for the hall's categories first
+            return
         first = {Flow.CERTIFICATE: Screen.IDENTIFY, Flow.SELF_INVOICE: Screen.IDENTIFY, Flow.REQUEST: Screen.REQ_SCAN,
                  Flow.CHECK: Screen.CHECK_SCAN, Flow.GUIDES: Screen.GUIDES, Flow.QUEUE: Screen.QUEUE}[flow]
         self.kiosk.go(first)
@@ -491,6 +497,8 @@ class Flows:
             print_invoice(k)
         elif k.screen == Screen.QUEUE_DONE:
             self.queue.print("")
+        elif k.screen == Screen.APPEAL_DONE:
+            self.appeal.print()
 
     # -- what the reader and scanner deliver ---------------------------------------------------
 

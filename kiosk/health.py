@@ -89,7 +89,7 @@ class Tile:
     reason: Bi | None = None  # why it is disabled, or a note when it works with limits
 
 
-TILE_ORDER = (Flow.CERTIFICATE, Flow.REQUEST, Flow.SELF_INVOICE, Flow.CHECK, Flow.QUEUE, Flow.GUIDES)
+TILE_ORDER = (Flow.CERTIFICATE, Flow.REQUEST, Flow.SELF_INVOICE, Flow.CHECK, Flow.QUEUE, Flow.GUIDES, Flow.APPEAL)
 
 
 def _printer_reason(health: ComponentHealth | None) -> Bi:
@@ -107,7 +107,7 @@ def _device_reason(health: ComponentHealth | None, absent_key: str, fault_key: s
     return word(absent_key if health is None or health.state == "absent" else fault_key)
 
 
-def tiles(health: Mapping[str, ComponentHealth], queue_mode: str, queue_known: bool) -> tuple[Tile, ...]:
+def tiles(health: Mapping[str, ComponentHealth], queue_mode: str, queue_known: bool, appeals: bool = False) -> tuple[Tile, ...]:
     """The home tiles for a health snapshot, in screen order."""
     printer, gateway = health.get(PRINTER), health.get(GATEWAY)
     reader, scanner = health.get(READER), health.get(SCANNER)
@@ -126,6 +126,8 @@ def tiles(health: Mapping[str, ComponentHealth], queue_mode: str, queue_known: b
             reasons.append(_device_reason(reader, "reason_reader_absent", "reason_no_reader"))
         if flow == Flow.CERTIFICATE and not usable(reader) and not usable(scanner):
             reasons.append(_device_reason(reader, "reason_reader_absent", "reason_no_reader"))
+        if flow == Flow.APPEAL and not appeals:
+            continue  # the opinion book needs the hall bus (kiosk.appeal)
         if flow == Flow.QUEUE:
             if queue_mode == "off":
                 continue

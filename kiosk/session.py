@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from kiosk.gateway.models import (
     Certificate,
@@ -30,6 +31,9 @@ from kiosk.gateway.models import (
 )
 from taxhall.prefill import SelfInvoiceRequest
 from taxhall.privacy import mask_id_number, mask_name
+
+if TYPE_CHECKING:
+    from kiosk.appeal import AppealDraft
 
 
 class Screen(StrEnum):
@@ -56,6 +60,9 @@ class Screen(StrEnum):
     GUIDE = "guide"
     QUEUE = "queue"
     QUEUE_DONE = "queue_done"
+    APPEAL = "appeal"
+    APPEAL_TEXT = "appeal_text"
+    APPEAL_DONE = "appeal_done"
 
 
 class Flow(StrEnum):
@@ -67,6 +74,7 @@ class Flow(StrEnum):
     CHECK = "check"
     GUIDES = "guides"
     QUEUE = "queue"
+    APPEAL = "appeal"
 
 
 # Screens that read the ID-card reader or the scanner while they are shown.
@@ -178,6 +186,8 @@ class Session:
     guide_id: str | None = None
     # queue
     ticket: Ticket | None = None
+    # opinion book (kiosk.appeal)
+    appeal: AppealDraft | None = None
     # what was printed in this visit, and the request ids that make retries safe
     prints: int = 0
     print_failed: bool = False

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from kiosk.appeal_screens import APPEAL_FILLERS, APPEAL_TITLES
 from kiosk.gateway.money import fen_to_yuan, format_rate
 from kiosk.health import Tile
 from kiosk.prefill import quantity_text
@@ -41,10 +42,11 @@ TITLES: dict[Screen, str] = {
     Screen.SELF_QUOTE: "quote_title", Screen.SELF_PAY: "pay_title", Screen.SELF_DONE: "self_done_title",
     Screen.CHECK_SCAN: "check_title", Screen.CHECK_RESULT: "check_title", Screen.GUIDES: "guides_title",
     Screen.GUIDE: "guides_title", Screen.QUEUE: "queue_title", Screen.QUEUE_DONE: "queue_done_title",
+    **APPEAL_TITLES,
 }
 CENTRED = {Screen.CLOSED, Screen.IDENTIFY, Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN, Screen.SELF_PAY,
-           Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE}
-NO_NAV = {Screen.HOME, Screen.CLOSED, Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE,
+           Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE, Screen.APPEAL_DONE}
+NO_NAV = {Screen.HOME, Screen.CLOSED, Screen.CERT_DONE, Screen.REQ_DONE, Screen.SELF_DONE, Screen.QUEUE_DONE, Screen.APPEAL_DONE,
           Screen.SELF_PAY}
 
 PALETTE = {  # standard, and elder mode: stronger contrast
@@ -859,4 +861,5 @@ FILLERS: dict[Screen, Callable[[Any, Any, Any], None]] = {
     Screen.SELF_QUOTE: fill_self_quote, Screen.SELF_PAY: fill_self_pay, Screen.SELF_DONE: fill_invoice_done,
     Screen.CHECK_SCAN: fill_check_scan, Screen.CHECK_RESULT: fill_check_result, Screen.GUIDES: fill_guides,
     Screen.GUIDE: fill_guide, Screen.QUEUE: fill_queue, Screen.QUEUE_DONE: fill_queue_done,
+    **APPEAL_FILLERS,
 }

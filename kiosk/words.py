@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kiosk.appeal_words import APPEAL_WORDS
+
 
 @dataclass(frozen=True)
 class Bi:
@@ -250,6 +252,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "say_records": ("请核对缴税记录。", "Please check the payments."),
     "say_check": ("请核对信息。", "Please check the details."),
     "say_countdown": ("长时间无操作，即将返回首页。", "No activity. Returning to the home screen soon."),
+    **APPEAL_WORDS,
 }
 
 
