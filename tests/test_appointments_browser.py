@@ -1,0 +1,69 @@
+"""Booking in a real headless Chromium on a phone-sized screen (Debian's /usr/bin/chromium driven
+by Playwright): service → day → slot → mobile number → the code and its QR code; then the code
+typed on the look-up page, the appointment cancelled, and its place free again."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.test_appointments_web import BookingSite, site  # noqa: F401  (the web app with the appointment desk)
+
+CHROMIUM = "/usr/bin/chromium"
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: tests run as root here, where Chromium refuses its sandbox.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def test_book_look_up_and_cancel_on_a_phone(site: Callable[..., BookingSite], browser: Any) -> None:  # noqa: F811
+    s = site(capacity=1)
+    day = s.tomorrow()
+    holiday = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    page = browser.new_page(viewport={"width": 375, "height": 667})
+    page.goto(f"{s.url}/book")
+    page.click("#service-B")
+    page.wait_for_selector("#days")
+    assert "off" in page.get_attribute(f"#day-{holiday}", "class")  # the holiday cannot be chosen
+    page.click(f"#day-{day}")
+    page.wait_for_selector("#slot-1000")
+    assert page.inner_text("#slot-1000").endswith("剩余 1 个")
+    page.click("#slot-1000")
+    page.fill("#taxpayer", "139 0000 1234")
+    page.click("#confirm")
+    page.wait_for_selector("#booked")
+    assert page.inner_text("#booked") == "预约成功"
+    code = page.inner_text("#code")
+    assert len(code) == 11 and code[3] == code[7] == "-"
+    assert page.inner_text("#taxpayer") == "139****1234"
+    assert page.locator("#qr svg").count() == 1
+
+    # The slot is now full for everybody else.
+    other = browser.new_page(viewport={"width": 375, "height": 667})
+    other.goto(f"{s.url}/book?service=B&day={day}")
+    assert "已约满" in other.inner_text("#slot-1000")
+
+    lookup = browser.new_page(viewport={"width": 375, "height": 667})
+    lookup.goto(f"{s.url}/book/lookup?lang=en")
+    lookup.fill("#code", code)
+    lookup.click("#find")
+    lookup.wait_for_selector("#appointment")
+    assert lookup.inner_text("#state") == "booked" and lookup.inner_text("#service") == "Invoices"
+    lookup.on("dialog", lambda dialog: dialog.accept())  # "Cancel this appointment?"
+    lookup.click("#cancel")
+    lookup.wait_for_selector('#appointment[data-state="cancelled"]')
+    assert lookup.inner_text("#state") == "cancelled"
+    assert lookup.locator("#cancel").count() == 0
+
+    other.goto(f"{s.url}/book?service=B&day={day}&lang=zh")
+    assert other.inner_text("#slot-1000").endswith("剩余 1 个")
