@@ -12,7 +12,7 @@ import pytest
 from taxhall.bus.schemas import DeviceEvent
 from taxhall.config import ConfigError, load_config
 from ticketer.config import TicketerSection
-from ticketer.stats import day_stats, render_csv, render_text
+from ticketer.stats import day_stats, days_stats, rating_levels, render_csv, render_text
 from tests.ticketer_helpers import TZ, Hall, at, section
 
 
@@ -151,6 +151,20 @@ def test_day_statistics_per_counter_staff_service_and_hour(tmp_path: Path) -> No
     lines = render_csv(list(rows.values())).splitlines()
     assert lines[0].startswith("group,key,taken,called,served,no_shows,transfers,wait_mean_s")
     assert "hall,all,3,4,2,1,1," in lines[1]
+
+
+def test_a_run_of_days_and_the_ratings_by_level_for_the_dashboard(tmp_path: Path) -> None:
+    hall = busy_day(tmp_path / "q.sqlite")
+    hall.clock.now = at("2026-11-29 09:00")  # the 28th had nobody
+    hall.take("A")
+    hall.login("3", staff="S3")
+    hall.serve("3", 240)
+    days = days_stats(hall.path, "20261129", 4, TZ)
+    assert [(r.group, r.key, r.taken, r.served, r.no_shows) for r in days] == [
+        ("day", "20261126", 0, 0, 0), ("day", "20261127", 3, 2, 1), ("day", "20261128", 0, 0, 0), ("day", "20261129", 1, 1, 0)]
+    assert days[1].rating_mean == 3.5 and days[3].service_mean_s == 240.0 and days[0].wait_mean_s is None
+    assert rating_levels(hall.path, "20261127") == {5: 1, 4: 0, 3: 0, 2: 1, 1: 0}
+    assert rating_levels(hall.path, "20261129") == {5: 0, 4: 0, 3: 0, 2: 0, 1: 0}
 
 
 def test_stats_command(tmp_path: Path) -> None:

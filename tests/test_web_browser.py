@@ -1,6 +1,7 @@
 """`taxhall web` in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright,
 never a browser Playwright downloads): a ticket's page turns to "called — go to counter N"
-when a counter calls it; the dashboard shows a counter change live and exports a CSV."""
+when a counter calls it; the dashboard shows a counter change live and exports a CSV; the
+supervisor stops and resumes a service with its button, the statistics drawn beside."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ def test_dashboard_login_live_counter_and_csv_export(hall_web: Callable[..., Hal
     assert lines[0].startswith("group,key,taken,called,served")
     assert any(line.startswith("counter,4,,1,1,") for line in lines), lines
     context.close()
+
+
+def test_the_supervisor_stops_and_resumes_a_service_from_the_board(hall_web: Callable[..., HallWeb], browser: Any) -> None:
+    hall = hall_web()
+    hall.take("C")
+    assert hall.ask("login", counter="2", staff="S2")["ok"] and hall.ask("call_next", counter="2")["ok"]
+    assert hall.ask("finish", counter="2")["ok"]  # a served ticket: the day has statistics to draw
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{hall.url}/admin/login")
+    page.fill("#user", USER)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_selector('tr[data-service="C"][data-open="yes"]')
+    chart = page.locator("#chart-hour-served svg").bounding_box()
+    assert chart is not None and chart["width"] > 300 and chart["height"] > 100  # drawn, not an empty box
+
+    page.fill("#close-reason", "系统维护")
+    page.click("#close-C")
+    page.wait_for_selector('tr[data-service="C"][data-closed="supervisor"]', timeout=5000)
+    cell = page.inner_text('tr[data-service="C"] .state-cell')
+    assert "已停止取号" in cell and USER in cell and "系统维护" in cell
+    assert page.is_visible("#open-C") and not page.is_visible("#close-C")
+    refused = hall.ask("take_ticket", service="C", source="dispenser-1")
+    assert refused["error"]["code"] == "service_closed"
+
+    page.click("#open-C")
+    page.wait_for_selector('tr[data-service="C"][data-open="yes"]', timeout=5000)
+    assert hall.take("C")["number"] == "C002"  # C001 was served before the stop
+    logged = [(a["action"], a.get("reason")) for a in hall.app.recent_actions()[:2]]
+    assert logged == [("open_service", None), ("close_service", "系统维护")]

@@ -1,6 +1,7 @@
 """Statistics of a business day (`taxhall ticketer stats --date D [--csv]`): per counter,
 staff, service and hour — tickets taken (and how many of them offline) and served, waits and
-service times (mean and median), no-shows, transfers and ratings.
+service times (mean and median), no-shows, transfers and ratings; the hall's row for a run of
+days (`days_stats`) and the ratings by level (`rating_levels`), for the dashboard's charts.
 
 Read from the engine's database with a read-only connection, so it can run beside a live
 engine. A day counts the tickets issued on that business day, including their stays at
@@ -13,12 +14,12 @@ import csv
 import io
 import sqlite3
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Iterable
 
-from ticketer.calendar import local
+from ticketer.calendar import day_minus, local
 
 GROUPS = ("hall", "service", "counter", "staff", "hour")
 COLUMNS = ("group", "key", "taken", "called", "served", "no_shows", "transfers", "wait_mean_s", "wait_median_s",
@@ -183,3 +184,29 @@ def render_text(rows: list[StatRow], day: str) -> str:
                 f"{'' if r.offline is None else r.offline:>7}"
             )
     return "\n".join(lines) + "\n"
+
+
+def days_stats(db_path: Path, last_day: str, count: int, tz: tzinfo | None) -> list[StatRow]:
+    """The whole hall's row for each of the `count` business days ending with `last_day`
+    (YYYYMMDD), oldest first, as group `day` keyed by the day; a day without tickets is a
+    row of zeros, so a chart of the days has no gaps."""
+    rows = []
+    for back in range(count - 1, -1, -1):
+        day = day_minus(last_day, back)
+        hall = next((r for r in day_stats(db_path, day, tz) if r.group == "hall"), None)
+        if hall is None:
+            rows.append(StatRow("day", day, 0, 0, 0, 0, 0, None, None, None, None, 0, None, 0, 0))
+        else:
+            rows.append(replace(hall, group="day", key=day))
+    return rows
+
+
+def rating_levels(db_path: Path, day: str) -> dict[int, int]:
+    """How many ratings of each level (5 非常满意 … 1 非常不满意) the tickets of a business day got."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        counted = dict(db.execute("SELECT rating, COUNT(*) FROM tickets WHERE day = ? AND rating IS NOT NULL GROUP BY rating",
+                                  (day,)).fetchall())
+    finally:
+        db.close()
+    return {level: int(counted.get(level, 0)) for level in (5, 4, 3, 2, 1)}

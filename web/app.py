@@ -2,7 +2,8 @@
 
 A FastAPI app under uvicorn. Pages: `/` (waiting per service, open or closed), `/t/{token}`
 (one ticket, live by server-sent events at `/t/{token}/events`), `/admin` (login; live board,
-alarms, statistics with CSV export, pause/resume a counter, broadcast a notice). Everything it
+alarms, statistics with charts and CSV export, pause/resume a counter, open/close a service,
+broadcast a notice). Everything it
 knows comes from the hall bus (web/bridge.py); actions go back over it.
 """
 
@@ -34,7 +35,7 @@ from web.config import web_section
 from web.i18n import words
 from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
                        lang_of, page, require_action, session_of, sse, sse_response)
-from web.stats import day_key, day_rows, rows_csv
+from web.stats import day_key, day_rows, iso_day, rows_csv, stats_page
 from web import prepare
 from web import appeals
 from web import booking
@@ -184,15 +185,20 @@ def create_app(web: WebApp) -> FastAPI:
         if session is None:
             return RedirectResponse("/admin/login", status_code=303)
         day = _pick_day(date)
-        rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone) if day else []
-        by_hour = [r for r in rows if r.group == "hour"]
-        top = max([r.served for r in by_hour] or [1]) or 1
-        tops: dict[str, int] = {}  # the longest bar of each grouping (service, counter, staff)
-        for r in rows:
-            tops[r.group] = max(tops.get(r.group, 0), r.served)
+        lang = lang_of(request)
+        names = {code: f"{code} {s.get('name') if lang == 'zh' else (s.get('name_en') or s.get('name'))}"
+                 for code, s in ((web.bridge.state or {}).get("services") or {}).items()}
+        stats = await asyncio.to_thread(stats_page, web.db_path, day, web.section.timezone, words(lang), names)
         return page(request, "admin.html", user=session.user, csrf=session.csrf, board=web.bridge.board(),
-                     rows=rows, by_hour=by_hour, top=top, tops=tops, day=day, iso_day=_iso(day),
+                     stats=stats, day=day, iso_day=iso_day(day), error=_error_words(request.query_params.get("error", ""), lang),
                      notice=web.bridge.notice, actions=web.recent_actions())
+
+    def _error_words(code: str, lang: str) -> str:
+        """The refusal an action came back with (`?error=code`), in the supervisor's words."""
+        from ticketer.queue_words import error_words
+
+        code = code[:40]
+        return error_words(code, code, lang) if code else ""
 
     def _pick_day(date: str) -> str:
         if date:
@@ -265,6 +271,28 @@ def create_app(web: WebApp) -> FastAPI:
         web.log_action(session.user, "resume", counter=counter, ok=reply.get("ok"))
         return after_action(request, reply)
 
+    @app.post("/admin/close_service")
+    async def close_service(request: Request, service: str = Form(""), reason: str = Form(""), csrf: str = Form("")) -> Response:
+        session, refused = await require_action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        why = reason.strip()[:64]
+        body: dict[str, Any] = {"service": service, "by": session.user, **({"reason": why} if why else {})}
+        reply = await _queue_request("close_service", body)
+        web.log_action(session.user, "close_service", service=service, reason=why, ok=reply.get("ok"))
+        return after_action(request, reply)
+
+    @app.post("/admin/open_service")
+    async def open_service(request: Request, service: str = Form(""), csrf: str = Form("")) -> Response:
+        session, refused = await require_action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        reply = await _queue_request("open_service", {"service": service, "by": session.user})
+        web.log_action(session.user, "open_service", service=service, ok=reply.get("ok"))
+        return after_action(request, reply)
+
     @app.post("/admin/notice")
     async def notice(request: Request, text: str = Form(""), text_en: str = Form(""), csrf: str = Form("")) -> Response:
         session, refused = await require_action(request, csrf)
@@ -278,10 +306,6 @@ def create_app(web: WebApp) -> FastAPI:
         return after_action(request, {"ok": True})
 
     return app
-
-
-def _iso(day: str) -> str:
-    return f"{day[:4]}-{day[4:6]}-{day[6:]}" if len(day) == 8 else ""
 
 
 # ---------------------------------------------------------------------- running

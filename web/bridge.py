@@ -1,7 +1,9 @@
 """The web process's view of the hall bus, and the fan-out of its changes to open pages.
 
-One HallBus subscribes to `queue/state` (retained), `queue/calls`, `device/+/event` (alarms)
-and `display/notice`. Bus callbacks run on the bus's network thread; pages wait in the asyncio
+One HallBus subscribes to `queue/state` (retained), `queue/calls`, `queue/alarms` (retained:
+the alarms the engine has raised and not cleared, so the board starts with those raised before
+this process did), `device/+/event` (alarms as they come and go) and `display/notice`. Bus
+callbacks run on the bus's network thread; pages wait in the asyncio
 loop. A change sets the asyncio.Event of each page concerned (one `call_soon_threadsafe` per
 change, not per page) and the page reads the latest value itself: a page that is slow to read
 skips intermediate states instead of queueing them.
@@ -79,6 +81,7 @@ class HallBridge:
         self._loop = loop
         self.bus.subscribe("queue/state", self._on_state)
         self.bus.subscribe("queue/calls", self._on_call, dedupe=True)
+        self.bus.subscribe("queue/alarms", self._on_alarms)
         self.bus.subscribe("device/+/event", self._on_event, dedupe=True)
         self.bus.subscribe("display/notice", self._on_notice)
         self._refresher.start()
@@ -180,6 +183,20 @@ class HallBridge:
                                     "message": event.message, "at": event.at}
                 while len(self.alarms) > _ALARM_MEMORY:
                     self.alarms.pop(next(iter(self.alarms)))
+            board = list(self._board_listeners)
+        self._wake_pages(board)
+
+    def _on_alarms(self, message: BusMessage) -> None:
+        """The engine's whole set of raised alarms: it replaces what the events of that device
+        left here (an event missed while this process was away is made good)."""
+        snapshot = message.data
+        device = snapshot.device
+        with self._lock:
+            for key in [k for k, a in self.alarms.items() if a["device"] == device]:
+                del self.alarms[key]
+            for alarm in snapshot.alarms:
+                self.alarms[f"{device}:{alarm.key}"] = {"device": device, "kind": alarm.kind, "severity": alarm.severity,
+                                                        "message": alarm.message, "at": alarm.raised_at}
             board = list(self._board_listeners)
         self._wake_pages(board)
 
