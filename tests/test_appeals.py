@@ -22,6 +22,8 @@ from tests.test_ticketer_bus import ticketer  # noqa: F401  (the engine fixture)
 from tests.ticketer_helpers import Inbox, wait_for
 from ticketer.appeals import SECTIONS, AppealsDesk, AppealsSection
 from ticketer.appeals_book import AppealBook, mask_free_text, mask_phone, normalize_ref
+from ticketer.counter_appeal import CounterAppeals
+from ticketer.counter_desk import CounterDesk
 from ticketer.service import TicketerService
 from ticketer.workdays import CalendarSection
 
@@ -286,3 +288,21 @@ def test_analysis_counts_and_recurring_themes(appeals_hall: Callable[..., Appeal
     assert found["median_answer_h"] == 2.0 and found["answered"] == 4
     themes = {t["tag"]: t for t in found["themes"]}
     assert themes["waiting.long_wait"]["weeks"] == 4 and "conduct" not in themes
+
+
+def test_counter_staff_log_a_spoken_complaint_on_the_caller(appeals_hall: Callable[..., AppealsHall]) -> None:
+    hall = appeals_hall()
+    desk = CounterDesk(hall.counter, "3")
+    appeals = CounterAppeals(desk)
+    assert [c["tag"] for c in appeals.categories()][:2] == ["invoice", "refund"]
+    refused = appeals.log("waiting", "counter", "waited two hours")
+    assert not refused.ok and desk.screen.message == "请先登录"
+    assert desk.login("S3").staff == "S3"
+    assert not appeals.log("waiting", "counter", "  ").ok
+    logged = appeals.log("waiting", "counter", f"等了两个小时，回电 {PHONE}", phone=PHONE)
+    assert logged.ok and logged.ref in desk.screen.message and "由您负责答复" in desk.screen.message
+    got = hall.ask(hall.web, "get", ref=logged.ref)["appeal"]
+    assert (got["owner"], got["received_by"], got["counter"], got["channel"]) == ("S3", "S3", "3", "counter")
+    assert got["phone"] == "139****5678" and PHONE not in got["description"]
+    call = appeals.log("policy", "phone", "asks about the small-business relief")
+    assert call.ok and hall.ask(hall.web, "get", ref=call.ref)["appeal"]["channel"] == "phone"

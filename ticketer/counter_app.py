@@ -14,6 +14,7 @@ from pydantic import Field
 from taxhall.config import ConfigSection, DeviceConfig
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, schedule_exit, screen_bus
 from taxhall.prefill import PublicKeyList
+from ticketer.counter_appeal import CounterAppeals, open_appeal_popup, said
 from ticketer.counter_desk import CounterDesk, DeskScreen, serve_service_commands
 from ticketer.counter_prefill import card_text
 from ticketer.queue_words import PAUSE_REASONS, words
@@ -113,6 +114,7 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
         t_lang = StringProperty("")
         prefill_text = StringProperty("")  # a scanned pre-filled request (免填单), else ""
         scan_hint = StringProperty("")
+        t_appeal = StringProperty("")
 
         def show(self, screen: DeskScreen) -> None:
             zh = desk.lang == "zh"
@@ -130,6 +132,7 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             self.closed_text = f"{closed.title(desk.lang)}  ·  {desk.closed_text()}" if closed else ""
             self.prefill_text = card_text(screen.prefill)
             self.scan_hint = "扫描预填申请二维码" if zh else "Scan a pre-filled request code"
+            self.t_appeal = said(desk, "button")
 
         def scan(self, text: str) -> None:
             """What a keyboard-wedge scanner typed into the scan field, Enter included."""
@@ -145,6 +148,9 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
         def ask_transfer(self) -> None:
             services = desk.service_names() or {code: code for code in ("A", "B", "C", "V")}
             self._choose([(f"{code} {name}", code) for code, name in services.items()], desk.transfer)
+
+        def ask_appeal(self) -> None:
+            open_appeal_popup(appeals)
 
         def ask_pause(self) -> None:
             self._choose([(words(PAUSE_REASONS, r, desk.lang), r) for r in PAUSE_REASONS], desk.pause)
@@ -164,6 +170,7 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             self.show(desk.screen)
 
     keys = {282: "call_next", 283: "recall", 284: "start", 285: "finish", 286: "no_show"}  # F1–F5
+    appeals = CounterAppeals(desk)
 
     class CounterCallerApp(App):  # not "CounterApp": Kivy would load counter.kv again by name
         def build(self) -> CounterScreen:

@@ -327,6 +327,10 @@ class CounterDesk:
                              message="已退出" if zh else "Logged out")
         return self._set(busy=False, ok=True)
 
+    def say(self, ok: bool, message: str) -> DeskScreen:
+        """A line on the caller's screen from a companion of the desk (an appeal logged, ticketer.counter_appeal)."""
+        return self._set(ok=ok, message=message)
+
     def _set(self, **changes: Any) -> DeskScreen:
         with self._lock:
             self.screen = replace(self.screen, **changes)
