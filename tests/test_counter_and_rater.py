@@ -1,4 +1,5 @@
-"""Counter caller and rating pad logic against the real queue engine on a real broker."""
+"""Counter caller and rating pad logic against the real queue engine on a real broker — and
+out_of_service / in_service from an operator, on the logic and on the real apps under Xvfb."""
 
 from __future__ import annotations
 
@@ -197,3 +198,76 @@ def test_a_rating_pad_closed_from_afar_asks_nobody(ticketer, bus_factory: Callab
     assert wait_for(lambda: pad._serving[0] is not None)
     desk.finish()
     assert wait_for(lambda: pad.screen.mode == "asking") and pad.rate(4).mode == "thanks"
+
+
+def test_the_real_caller_and_pad_close_from_afar_and_stay_closed_after_a_restart(
+        ticketer, broker, bus_factory: Callable[..., HallBus], tmp_path: Path) -> None:  # noqa: F811
+    """`taxhall counter` and `taxhall rater` as processes under Xvfb: the commands reach the
+    apps' own wiring, and a restarted pad comes back out of service."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from PIL import Image
+
+    from taxhall.commands import send_command
+    from tests.conftest import HALL
+
+    ticketer()
+    outputs: list[list[str]] = []
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(app: str, device: str, *extra: str) -> list[str]:
+        process = subprocess.Popen(
+            ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "taxhall.cli", app,
+             "--broker", broker.url, "--hall", HALL, "--device", device, "--data-dir", str(tmp_path / device),
+             "--counter", "7", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)  # xvfb-run passes no signal on: the group is stopped at the end
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True).start()
+        processes.append(process)
+        outputs.append(lines)
+        return lines
+
+    operator = bus_factory("ops-li", role="operator")
+    statuses: dict[str, list[str]] = {"counter-7": [], "rater-7": []}
+    for device, seen in statuses.items():
+        operator.subscribe(f"device/{device}/status", lambda m, seen=seen: seen.append(m.data.state))
+    engine: list[dict[str, object]] = []
+    operator.subscribe("queue/state", lambda m: engine.append(m.data.model_dump()))
+    caller = start("counter", "counter-7", "--staff", "S7")
+    start("rater", "rater-7")
+    try:
+        assert wait_for(lambda: all("online" in seen for seen in statuses.values()), 60)
+        assert wait_for(lambda: _engine_counter(engine, "7").get("state") == "idle", 20)  # --staff logged in
+
+        reply = send_command(operator, "counter-7", "out_of_service", {"message": "系统升级，请到8号窗口"}, timeout_s=10)
+        assert reply["counter"] == "paused"
+        assert wait_for(lambda: _engine_counter(engine, "7").get("reason") == "out_of_service")
+        assert wait_for(lambda: any("Start application main loop" in line for line in caller), 60)
+        path = str(tmp_path / "caller.png")  # the window, the reason in its band
+        assert wait_for(lambda: send_command(operator, "counter-7", "screenshot", {"path": path}, check=False)["ok"], 30)
+        assert Image.open(path).size == (1280, 800)
+        send_command(operator, "rater-7", "out_of_service", timeout_s=10)
+        assert wait_for(lambda: statuses["rater-7"][-1] == "out_of_service")
+
+        send_command(operator, "rater-7", "restart", timeout_s=10)
+        assert processes[1].wait(timeout=30) == 0
+        assert wait_for(lambda: statuses["rater-7"][-1] == "offline")
+        start("rater", "rater-7")
+        assert wait_for(lambda: statuses["rater-7"][-1] != "offline", 60)
+        assert statuses["rater-7"][-1] == "out_of_service"  # its first word after the restart
+
+        assert send_command(operator, "counter-7", "in_service", timeout_s=10)["counter"] == "idle"
+        assert send_command(operator, "rater-7", "in_service", timeout_s=10)["state"] == "online"
+        assert wait_for(lambda: statuses["rater-7"][-1] == "online" and statuses["counter-7"][-1] == "online")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    logs = ["".join(lines) for lines in outputs]
+    assert "command out_of_service" in logs[0] and "from ops-li" in logs[0]
+    assert not any("Traceback" in log for log in logs), logs
