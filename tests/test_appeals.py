@@ -105,15 +105,15 @@ def test_config_errors_name_the_option(tmp_path: Path) -> None:
     custom = load('[appeals]\nwarn_before_h = 2\n[[appeals.categories]]\ntag = "policy"\nname = "政策落实"\n'
                   'name_en = "Policy"\ndays = 2\nphrases = {late = ["优惠未落实", "Relief not applied"]}\n')
     assert custom.category("policy").days == 2 and custom.warn_before_h == 2
-    with pytest.raises(ConfigError, match="categories"):
+    with pytest.raises(ConfigError, match=r"categories.0.tag: expected lower-case letters"):
         load('[[appeals.categories]]\ntag = "Bad Tag"\nname = "x"\nname_en = "x"\n')
     with pytest.raises(ConfigError, match="appear twice"):
         load('[[appeals.categories]]\ntag = "a"\nname = "x"\nname_en = "x"\n[[appeals.categories]]\ntag = "a"\nname = "y"\nname_en = "y"\n')
     with pytest.raises(ConfigError, match="days"):
         load('[[appeals.categories]]\ntag = "a"\nname = "x"\nname_en = "x"\ndays = 0\n')
-    with pytest.raises(ConfigError, match="phrase"):
+    with pytest.raises(ConfigError, match="phrase slow: two texts"):
         load('[[appeals.categories]]\ntag = "a"\nname = "x"\nname_en = "x"\nphrases = {slow = ["只有中文"]}\n')
-    with pytest.raises(ConfigError, match="theme_min_weeks"):
+    with pytest.raises(ConfigError, match="theme_min_weeks at most theme_weeks"):
         load("[appeals]\ntheme_weeks = 3\ntheme_min_weeks = 4\n")
 
 

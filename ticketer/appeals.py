@@ -35,11 +35,18 @@ APPEAL_OPS = ("catalog", "file", "lookup", "get", "list", "assign", "answer", "f
 class CategoryConfig(ConfigSection):
     """One appeal category: a tag, its names, its response deadline and the kiosk's phrases."""
 
-    tag: str = Field(pattern=r"^[a-z][a-z0-9_]{0,30}$", description="short tag, e.g. invoice (lower case, digits, _)")
+    tag: str = Field(description="short tag, e.g. invoice (lower case, digits, _)")
     name: str = Field(min_length=1, max_length=20, description="Chinese name, e.g. 发票")
     name_en: str = Field(min_length=1, max_length=40, description="English name")
     days: int = Field(1, ge=1, le=30, description="working days to answer (默认1个工作日)")
     phrases: dict[str, list[str]] = Field({}, description='preset phrases: tag → ["中文", "English"] (kiosk buttons, themes)')
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if not PHRASE_TAG.match(value):
+            raise ValueError("lower-case letters, digits and _, starting with a letter (e.g. invoice)")
+        return value
 
     @field_validator("phrases")
     @classmethod
@@ -48,7 +55,7 @@ class CategoryConfig(ConfigSection):
             if not PHRASE_TAG.match(key):
                 raise ValueError(f"phrase tag {key!r}: lower-case letters, digits and _, starting with a letter")
             if len(words) != 2 or not all(isinstance(w, str) and w.strip() for w in words):
-                raise ValueError(f'phrase {key!r}: give ["中文", "English"], got {words!r}')
+                raise ValueError(f'phrase {key}: two texts, ["中文", "English"]')
         return value
 
 
@@ -90,7 +97,7 @@ class AppealsSection(ConfigSection):
         if twice:
             raise ValueError(f"categories: each tag once, {twice} appear twice")
         if self.theme_min_weeks > self.theme_weeks:
-            raise ValueError(f"theme_min_weeks ({self.theme_min_weeks}) cannot exceed theme_weeks ({self.theme_weeks})")
+            raise ValueError(f"theme_min_weeks at most theme_weeks ({self.theme_weeks})")
         return self
 
     def category(self, tag: str) -> CategoryConfig | None:
