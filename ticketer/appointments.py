@@ -427,7 +427,7 @@ class AppointmentDesk:
             slot[a.state] += 1
         slots = [{"slot": slot, "service": service, **c, "capacity": self.section.capacity_of(service)}
                  for (slot, service), c in sorted(counts.items())]
-        listed = [{**self.view(a), "code": format_code(a.code)[:4] + "**-***", "no_shows": no_shows.get(a.taxpayer_hash, 0)}
+        listed = [{**self.view(a), "code": format_code(a.code)[:4] + "***-***", "no_shows": no_shows.get(a.taxpayer_hash, 0)}
                   for a in rows]
         return {"day": wanted, "slots": slots, "appointments": listed}
 
