@@ -5,7 +5,9 @@ The private key stays on the web host (`[web] prefill_key_file`, by default
 `<data_dir>/web/prefill-ed25519.pem`, PKCS#8 PEM, mode 0600). `taxhall web` makes it on its
 first start when the file is missing; it is never sent anywhere. Kiosks and counter callers
 get the public key in their config (`[kiosk] prefill_keys`, `[counter] prefill_keys`); the web
-host shows it at `/prepare/key` and logs it at start. Rotating: make a new file, add the new
+host shows it at `/prepare/key` and logs it at start; on a host without `taxhall web`
+running, `python -m taxhall.prefill_keys KEY_FILE` makes or reads the key and prints the same
+line. Rotating: make a new file, add the new
 public key to the devices first, keep the old one there until codes signed with it expire.
 """
 
@@ -55,3 +57,27 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m taxhall.prefill_keys KEY_FILE`: makes the key if missing (as `taxhall web`
+    does on first start) and prints the line kiosks and counters need in their config."""
+    import argparse
+
+    from taxhall.prefill import public_key_text
+
+    parser = argparse.ArgumentParser(prog="python -m taxhall.prefill_keys",
+                                     description="the hall's signing key for pre-filled request codes")
+    parser.add_argument("key_file", type=Path, help="e.g. /var/lib/taxhall/web/prefill-ed25519.pem")
+    args = parser.parse_args(argv)
+    try:
+        key = load_or_create_signing_key(args.key_file)
+    except SigningKeyError as exc:
+        print(f"taxhall.prefill_keys: {exc}")
+        return 1
+    print(f'prefill_keys = ["{public_key_text(key.public_key())}"]')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

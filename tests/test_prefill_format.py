@@ -188,3 +188,14 @@ def test_no_id_numbers_in_a_code() -> None:
     assert not holds_id_number("中国工商银行 1812020109000012345")  # a bank account is not an ID number
     errors = check_request({**FORM, "buyer_address_phone": "仙桃市 110108195203080042"}).errors
     assert errors == {"buyer_address_phone": ("no ID numbers here: the code must not carry them", "请勿填写身份证号码")}
+
+
+def test_the_key_command_prints_the_line_devices_need(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from taxhall.prefill_keys import main
+
+    path = tmp_path / "prefill-ed25519.pem"
+    assert main([str(path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith('prefill_keys = ["ed25519:') and KioskSection.model_validate(
+        {"prefill_keys": [line.split('"')[1]]}).prefill_keys
+    assert main([str(path)]) == 0 and capsys.readouterr().out.strip() == line  # the same key the second time

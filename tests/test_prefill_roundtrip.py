@@ -232,3 +232,15 @@ def test_the_server_refuses_a_form_with_mistakes_and_keeps_what_was_typed(web: H
         assert "统一社会信用代码最后一位校验码不符" in page.text and "单价最多2位小数" in page.text
         english = client.post("/prepare?lang=en", data=bad)
         assert "at most 2 decimals (fen)" in english.text
+
+
+def test_a_broken_key_file_stops_prepare_not_the_hall_pages(hall_web: Callable[..., HallWeb], tmp_path: Path) -> None:  # noqa: F811
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a key", encoding="utf-8")
+    hall = hall_web(prefill_key_file=str(broken))
+    with httpx.Client(base_url=hall.url) as client:
+        assert client.get("/prepare").status_code == 503
+        assert client.post("/prepare", data=SELF_INVOICE_FORM).status_code == 503
+        assert client.get("/prepare/key").status_code == 503
+        assert client.get("/").status_code == 200  # the queue pages go on
+    assert broken.read_text(encoding="utf-8") == "not a key"  # never overwritten

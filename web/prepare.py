@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from kiosk.gateway.money import fen_to_yuan, format_rate
 from kiosk.prefill import MAX_ITEMS, RATES_PERMILLE, Checked, check_header, check_request, quantity_text
 from taxhall.prefill import CODE_ID_BYTES, Header, SelfInvoiceRequest, encode, public_key_text, reference_of
-from taxhall.prefill_keys import load_or_create_signing_key
+from taxhall.prefill_keys import SigningKeyError, load_or_create_signing_key
 from web.config import data_path
 from web.pages import WebApp, lang_of, page
 
@@ -155,9 +155,15 @@ def _summary(request: SelfInvoiceRequest | None, header: Header | None) -> dict[
 def router(web: WebApp) -> APIRouter:
     routes = APIRouter()
     key_path = data_path(web.config, web.section.prefill_key_file, "web", "prefill-ed25519.pem")
-    signing_key: Ed25519PrivateKey = load_or_create_signing_key(key_path)
-    public_text = public_key_text(signing_key.public_key())
-    log.info("pre-filled codes are signed with %s; devices need prefill_keys = [\"%s\"]", key_path, public_text)
+    try:
+        signing_key: Ed25519PrivateKey | None = load_or_create_signing_key(key_path)
+    except SigningKeyError as exc:
+        # the queue pages and the dashboard still serve; /prepare says it is unavailable
+        log.error("pre-filled codes unavailable: %s", exc)
+        signing_key = None
+    public_text = public_key_text(signing_key.public_key()) if signing_key else ""
+    if signing_key:
+        log.info("pre-filled codes are signed with %s; devices need prefill_keys = [\"%s\"]", key_path, public_text)
     valid_for = timedelta(hours=web.section.prefill_valid_hours)
     zone = _zone(web.section.timezone)
 
@@ -166,12 +172,19 @@ def router(web: WebApp) -> APIRouter:
         return page(request, "prepare.html", status=status, extra_words=WORDS, kind=kind, values=values,
                     rows=_rows(values), errors=errors, rates=RATES_PERMILLE, max_items=MAX_ITEMS)
 
+    def unavailable(request: Request) -> HTMLResponse:
+        return page(request, "unavailable.html", status=503)
+
     @routes.get("/prepare", response_class=HTMLResponse)
     async def prepare_form(request: Request, kind: str = "request") -> HTMLResponse:
+        if signing_key is None:
+            return unavailable(request)
         return form_page(request, "header" if kind == "header" else "request", {}, {})
 
     @routes.post("/prepare")
     async def prepare(request: Request) -> Response:
+        if signing_key is None:
+            return unavailable(request)
         values = _form_values(await request.form())
         kind = "header" if values.get("kind") == "header" else "request"
         checked = check_header(values) if kind == "header" else check_request(values)
@@ -200,6 +213,8 @@ def router(web: WebApp) -> APIRouter:
 
     @routes.get("/prepare/key")
     async def public_key() -> PlainTextResponse:
+        if signing_key is None:
+            return PlainTextResponse("no signing key: see the log of taxhall web\n", status_code=503)
         return PlainTextResponse(f"prefill_keys = [\"{public_text}\"]\n")
 
     return routes
