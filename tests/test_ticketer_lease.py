@@ -263,3 +263,26 @@ def test_statistics_count_the_tickets_taken_offline(hall: Hall) -> None:
     assert rows[("hall", "all")].taken == 3 and rows[("hall", "all")].offline == 2
     assert rows[("hour", "08")].offline == 2 and rows[("hour", "09")].offline == 0
     assert rows[("service", "A")].offline == 2
+
+
+def test_a_ticket_given_up_at_hand_in_is_an_alarm_for_the_rest_of_the_day(hall: Hall) -> None:
+    hall.clock.now = at("2026-11-27 23:00")
+    lease(hall, services=["A"], size=3)
+    hall.events()
+    hall.clock.now = at("2026-11-28 00:10")  # the engine was away over midnight
+    refused("lease_expired", hand_in, hall, offline("A902", "2026-11-27 23:30"))
+    refused("lease_expired", hand_in, hall, offline("A902", "2026-11-27 23:30"))  # the dispenser tries again: said once
+    events = [e for _, e in hall.events()]
+    assert [(e["kind"], e["severity"]) for e in events] == [("offline_ticket_void", "alarm")]
+    data = events[0]["data"]
+    assert (data["number"], data["day"], data["source"], data["key"]) == \
+        ("A902", "2026-11-27", "dispenser-1", "offline_ticket_void:20261127-A902")
+    assert "A902" in events[0]["message"] and "will not be called" in events[0]["message"]
+    assert hall.engine.check_alarms() == []  # no condition ends it during the day
+    snapshot = hall.engine.alarm_snapshot()["alarms"]
+    assert [(a["kind"], a["data"]["number"]) for a in snapshot] == [("offline_ticket_void", "A902")]
+    hall.reopen()
+    assert hall.engine.check_alarms() == []  # kept across a restart
+    hall.clock.now = at("2026-11-29 00:01")  # the next business day
+    assert hall.engine.check_alarms() == [("offline_ticket_void:20261127-A902", "cleared")]
+    assert hall.engine.alarm_snapshot()["alarms"] == []

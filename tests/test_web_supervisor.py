@@ -79,6 +79,8 @@ def test_a_service_is_stopped_and_resumed_from_the_board(hall_web: Callable[...,
         assert (closed["open"], closed["closed_by"], closed["closed_reason"]) == (False, USER, "系统维护")
         refused = hall.ask("take_ticket", service="C", source="dispenser-1")
         assert refused["error"]["code"] == "service_closed"
+        home = re.search(r'data-service="C">(.*?)</tr>', httpx.get(hall.url + "/").text, re.S).group(1)  # type: ignore[union-attr]
+        assert 'data-closed="supervisor"' in home and "已停止取号" in home  # what taxpayers see on their phones
         assert hall.ask("login", counter="2", staff="S2")["ok"]
         assert hall.ask("call_next", counter="2")["ticket"]["number"] == waiting["number"]  # those waiting are served
 
@@ -224,3 +226,35 @@ def test_the_web_account_may_run_the_dashboard_and_nothing_of_a_counter(secured_
         server.stop()
         app.bus.close(drain_s=0.2)
         service.close()
+
+
+# ---------------------------------------------------------------- a ticket given up at hand-in
+
+
+def test_an_offline_ticket_given_up_at_hand_in_is_an_alarm_on_the_board(hall_web: Callable[..., HallWeb],
+                                                                       bus_factory: Callable[..., HallBus]) -> None:
+    import time
+    from datetime import datetime, timedelta
+
+    from tests.ticketer_helpers import TZ
+
+    hall = hall_web()
+    engine = hall.engine.engine
+    engine.clock = lambda: time.time() - 86400  # yesterday: the dispenser leased its numbers then
+    dispenser = bus_factory("dispenser-1", role="dispenser")
+    numbers = dispenser.request("queue/req/lease", {"source": "dispenser-1", "services": ["A"], "size": 2})["leases"]["A"]["numbers"]
+    engine.clock = time.time  # today: the engine was away over the night, the lease has ended
+    yesterday = (datetime.now(TZ) - timedelta(days=1)).isoformat(timespec="seconds")  # when the taxpayer took it
+    reply = dispenser.request("queue/req/hand_in", {"source": "dispenser-1", "tickets": [
+        {"number": numbers[0], "service": "A", "taken_at": yesterday}]}, check=False)
+    assert reply["error"]["code"] == "lease_expired"
+    hall.engine.tick()
+    with httpx.Client(base_url=hall.url, timeout=10) as client:
+        _login(client)
+        with client.stream("GET", "/admin/events") as stream:
+            events = sse_events(stream.iter_lines())
+            _, board = next(events)
+            while not board["alarms"]:
+                _, board = next(events)
+    assert [a["kind"] for a in board["alarms"]] == ["offline_ticket_void"]
+    assert numbers[0] in board["alarms"][0]["message"] and "dispenser-1" in board["alarms"][0]["message"]

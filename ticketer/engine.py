@@ -440,6 +440,7 @@ class Engine:
         nothing: a number not leased to this dispenser (`not_leased`) or of a business day that
         has ended (`lease_expired`) refuses the whole batch."""
         touched: set[tuple[str, str]] = set()
+        void: list[tuple[leasing.OfflineEntry, str, str]] = []  # (entry, its business day, source) refused for good
 
         def build(now: float) -> _Effect:
             src = _text(source, "source") or ""
@@ -462,6 +463,7 @@ class Engine:
                     answer.append(known)
                     continue
                 if day != today:
+                    void.append((entry, day, src))
                     raise TicketerError("lease_expired", f"{entry.number} was leased for {leasing.iso_day(day)}, a business "
                                                          f"day that has ended; nothing of this hand-in was taken")
                 ticket = Ticket(id=f"{day}-{entry.number}", day=day, service=service.code, number=entry.number,
@@ -474,10 +476,38 @@ class Engine:
             views = [self._offline_view(t, placed.values()).to_json() for t in answer]
             return _Effect(OpResult(data={"tickets": views}), Change(tickets=list(placed.values()), leases=handed))
 
-        result = self._run("hand_in", request_id, build)
+        try:
+            result = self._run("hand_in", request_id, build)
+        except TicketerError as exc:
+            if exc.code == "lease_expired" and void:
+                self._raise_void(*void[0])
+            raise
         for key in touched:  # the day's count of issued tickets (daily_limit) is read again
             self._issued.pop(key, None)
         return result
+
+    def _raise_void(self, entry: leasing.OfflineEntry, day: str, source: str) -> None:
+        """A ticket a dispenser issued offline that no queue can take any more (its business day
+        ended before it was handed in): its holder will never be called, so staff must know.
+        Raised once as an alarm (kind `offline_ticket_void`), kept on the board and in
+        `queue/alarms` for the rest of the business day; committed on its own, since the
+        refused hand-in itself changes nothing."""
+        key = f"offline_ticket_void:{day}-{entry.number}"
+        if key in self.alarms:
+            return  # the dispenser retries ticket by ticket: say it once
+        now = self.clock()
+        taken = iso(entry.taken_at, self.tz)
+        message = (f"作废号 {entry.number}: issued offline by {source} at {taken[:16].replace('T', ' ')} and handed in after its "
+                   f"business day ended — it will not be called; look after its holder")
+        data = {"key": key, "number": entry.number, "service": entry.service, "day": leasing.iso_day(day), "source": source,
+                "taken_at": taken, "raised_day": self.business_day(now)}
+        event_id = uuid.uuid4().hex
+        change = Change(events=[(self.event_topic, {"id": event_id, "at": iso(now, self.tz), "kind": "offline_ticket_void",
+                                                    "severity": "alarm", "message": message, "data": data})],
+                        alarms_raised=[(key, RaisedAlarm("offline_ticket_void", event_id, data, "alarm", message, now))])
+        self._commit(change)
+        log.error("offline ticket %s of %s from %s will not be called: its business day ended before the hand-in",
+                  entry.number, day, source)
 
     def _handed(self, lease: Leased) -> Ticket | None:
         """The ticket a leased number became, if it was handed in."""
@@ -752,6 +782,10 @@ class Engine:
         once, in one transaction. Returns (key, severity) of what changed."""
         now = self.clock()
         found = self.alarm_conditions(now)
+        today = self.business_day(now)
+        for key, kept in self.alarms.items():  # a void offline ticket is no condition: it stays for its day
+            if kept.kind == "offline_ticket_void" and kept.data.get("raised_day") == today:
+                found[key] = alarm_rules.Alarm(key, kept.kind, kept.severity, kept.message, kept.data)
         raised = sorted(found.keys() - self.alarms.keys())
         cleared = sorted(self.alarms.keys() - found.keys())
         if not raised and not cleared:
