@@ -9,12 +9,14 @@ import csv
 import io
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
+from tests.ticketer_helpers import wait_for
 from tests.web_support import HallWeb, hall_web, ticketer  # noqa: F401
 from ticketer.appeals import AppealsDesk, AppealsSection
 from ticketer.appeals_book import AppealBook
@@ -24,12 +26,27 @@ PHONE = "13912345678"
 CHROMIUM = "/usr/bin/chromium"
 
 
+class Clock:
+    """Wall-clock seconds the test moves (the desk's deadlines)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def appeals_web(hall_web: Callable[..., HallWeb], tmp_path: Path) -> Callable[[], HallWeb]:  # noqa: F811
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def appeals_web(hall_web: Callable[..., HallWeb], tmp_path: Path, clock: Clock) -> Callable[[], HallWeb]:  # noqa: F811
     def start() -> HallWeb:
         hall = hall_web()
         book = AppealBook(tmp_path / "ticketer" / "appeals.sqlite", AppealsSection(), WorkCalendar(), None)
-        hall.engine.add_desk(AppealsDesk(book, hall.engine.bus.publish_event, "device/ticketer/event"))
+        hall.engine.add_desk(AppealsDesk(book, hall.engine.bus.publish_event, "device/ticketer/event", clock=clock))
         return hall
 
     return start
@@ -119,6 +136,23 @@ def test_the_dashboard_owns_reassigns_answers_follows_up_and_exports(appeals_web
     actions = [a["action"] for a in hall.app.recent_actions()]
     assert {"appeal_assign", "appeal_contact", "appeal_answer", "appeal_follow_up", "export_appeals"} <= set(actions)
     assert PHONE not in hall.app.actions_path.read_text(encoding="utf-8")
+
+
+def test_an_overdue_appeal_shows_on_the_dashboard(appeals_web: Callable[[], HallWeb], clock: Clock) -> None:
+    hall = appeals_web()
+    with httpx.Client(base_url=hall.url) as public:
+        ref = file_one(public, category="refund", phrases=["late"]).headers["location"].split("/")[2].split("?")[0]
+    clock.now += 8 * 86400  # more than one working day later, whatever the weekday
+    hall.engine.tick()
+    assert wait_for(lambda: any(a["kind"] == "appeal_overdue" and ref in a["message"] for a in hall.app.bridge.board()["alarms"]))
+    with httpx.Client(base_url=hall.url) as client:
+        hall.login(client)
+        listing = client.get("/admin/appeals").text
+        assert re.search(rf'<tr class="paused" data-ref="{ref}">', listing) and "已超期" in listing
+        assert re.search(r'id="overdue-count">1<', listing)
+        csrf = csrf_of(client.get(f"/admin/appeals/{ref}").text)
+        client.post(f"/admin/appeals/{ref}/answer", data={"answer": "已到账", "csrf": csrf})
+    assert wait_for(lambda: not any(a["kind"] == "appeal_overdue" for a in hall.app.bridge.board()["alarms"]))
 
 
 # ---------------------------------------------------------------- headless Chromium
