@@ -24,7 +24,8 @@ from ticketer.service import TicketerService
 from ticketer.store import Store
 from tests.test_fleet_security import Client
 from tests.ticketer_helpers import section, wait_for
-from tests.web_support import PASSWORD, USER, HallWeb, hall_web, sse_events, ticketer  # noqa: F401
+from tests.test_ticketer_bus import ticketer  # noqa: F401  (the engine fixture)
+from tests.web_support import PASSWORD, USER, HallWeb, hall_web, sse_events  # noqa: F401
 from web.app import ServerThread, WebApp, create_app
 from web.auth import hash_password
 from web.config import SECTIONS

@@ -3,10 +3,10 @@
 One HallBus subscribes to `queue/state` (retained), `queue/calls`, `queue/alarms` (retained:
 the alarms the engine has raised and not cleared, so the board starts with those raised before
 this process did), `device/+/event` (alarms as they come and go) and `display/notice`. Bus
-callbacks run on the bus's network thread; pages wait in the asyncio
-loop. A change sets the asyncio.Event of each page concerned (one `call_soon_threadsafe` per
-change, not per page) and the page reads the latest value itself: a page that is slow to read
-skips intermediate states instead of queueing them.
+callbacks run on the bus's network thread; pages wait in the asyncio loop. A change sets the
+asyncio.Event of each page concerned (one `call_soon_threadsafe` per change, not per page) and
+the page reads the latest value itself: a page that is slow to read skips intermediate states
+instead of queueing them.
 
 Ticket pages follow one ticket each. Its call is known the moment `queue/calls` names its id,
 and a call of its service moves a normal ticket up by one at once. The engine's own figures
