@@ -1,18 +1,24 @@
 """The counter caller reads a pre-filled request code: the request on the counter screen for
 staff to confirm (nothing typed), a refused code with its reason, and the request gone from
-the screen when the taxpayer's turn ends — against the real queue engine on a real broker."""
+the screen when the taxpayer's turn ends — against the real queue engine on a real broker; and
+the real caller app under Xvfb showing it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
 
 from taxhall.bus import HallBus
 from taxhall.prefill import Header, Item, SelfInvoiceRequest, encode, public_key_text
 from ticketer.counter_desk import CounterDesk
 from ticketer.counter_prefill import card_text
+from tests.conftest import HALL
 from tests.test_ticketer_bus import ticketer  # noqa: F401  (the engine fixture)
 
 NOW = datetime.now(timezone.utc)
@@ -60,3 +66,23 @@ def test_a_refused_code_says_why_on_the_counter_screen(bus_factory: Callable[...
     assert desk.scan_prefill(foreign).prefill.lines == ("该二维码不是本办税服务厅签发的，请在本厅网站重新生成。",)
     unkeyed = CounterDesk(desk.bus, "4", lang="en")
     assert unkeyed.scan_prefill(foreign).prefill.lines == ("This device has no key to check pre-filled codes with. Please ask staff.",)
+
+
+def test_the_counter_app_shows_a_scanned_request(ticketer, broker, tmp_path: Path) -> None:  # noqa: F811, ANN001
+    """The real `taxhall counter` under Xvfb with a code read at start: the request on screen."""
+    ticketer()
+    hall = Ed25519PrivateKey.generate()
+    config = tmp_path / "counter.toml"
+    config.write_text(f'[counter]\nprefill_keys = ["{public_key_text(hall.public_key())}"]\n', encoding="utf-8")
+    code = encode(hall, bytes.fromhex("c0ffee000001"), NOW + timedelta(hours=72), request=REQUEST)
+    shot = tmp_path / "counter.png"
+    done = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "taxhall.cli", "counter",
+         "--config", str(config), "--broker", broker.url, "--hall", HALL, "--device", "counter-6",
+         "--data-dir", str(tmp_path / "counter"), "--counter", "6", "--staff", "S6", "--scan", code,
+         "--screenshot", str(shot), "--exit-after", "4"],
+        capture_output=True, text=True, timeout=120)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in log, log[-3000:]
+    assert "counter 6 read pre-filled code P-C0FFEE00" in log and "张伟" not in log
+    assert Image.open(shot).size == (1280, 800)

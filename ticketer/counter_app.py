@@ -57,6 +57,7 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     parser.add_argument("--size")
     parser.add_argument("--screenshot", metavar="PNG")
     parser.add_argument("--exit-after", type=float, metavar="S")
+    parser.add_argument("--scan", metavar="CODE", help="read this pre-filled request code at start, as if scanned (demos, tests)")
     args = parser.parse_args(argv)
     section: CounterSection = config.section("counter")
     counter = args.counter or section.counter
@@ -71,6 +72,8 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     bus.start(wait_s=5)
     if args.staff:
         desk.login(args.staff)
+    if args.scan:
+        desk.scan_prefill(args.scan)
     try:
         return _run_window(desk, args.size or section.size, section.fullscreen, args.screenshot, args.exit_after)
     finally:

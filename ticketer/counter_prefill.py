@@ -55,7 +55,7 @@ def _header_lines(header: Header, zh: bool) -> list[str]:
 
 def card_for(code: Prefilled, lang: str) -> PrefillCard:
     zh = lang == "zh"
-    expires = code.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    expires = code.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")  # the counter's local time
     if code.header is not None:
         lines = _header_lines(code.header, zh)
         title = f"{'发票抬头' if zh else 'Invoice header'} {code.reference}"
