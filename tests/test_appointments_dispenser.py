@@ -123,3 +123,40 @@ def test_the_real_dispenser_checks_in_a_code_typed_on_its_keypad(
     assert "V001" in "".join(lines) and "预约 10:00  优先叫号" in lines
     assert h.ask("lookup", code=code)["appointment"]["state"] == "checked_in"
     assert Image.open(shot).size == (540, 960)
+
+
+def test_the_real_dispenser_checks_in_the_qr_code_its_scanner_reads(
+        hall: Callable[..., Hall], printer_sim: SimulatorServer, tmp_path: Path, broker) -> None:  # noqa: F811, ANN001
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from drivers.scanner.simulator import ScannerSimulator
+    from tests.ticketer_helpers import wait_for
+
+    h = hall()
+    code = h.book("10:00")["appointment"]["code"]
+    h.clock.set("2026-11-30 09:40")
+    with ScannerSimulator([f"https://hall.example/book/{code}"]) as scanner:
+        config = tmp_path / "dispenser.toml"
+        config.write_text(f'[scanner]\nkind = "serial"\ndevice = "{scanner.port}"\n', encoding="utf-8")
+        app = subprocess.Popen(
+            ["xvfb-run", "-a", "-s", "-screen 0 540x960x24", sys.executable, "-m", "taxhall.cli", "dispenser",
+             "--config", str(config), "--printer", printer_sim.url, "--size", "540x960", "--exit-after", "20",
+             "--broker", broker.url, "--hall", "test-hall", "--device", "dispenser-8", "--data-dir", str(tmp_path / "d8")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            # Scan every half second until the dispenser is up and reading (a second scan of a
+            # checked-in code prints nothing: it is refused as already checked in).
+            for _ in range(60):
+                scanner.send_next()
+                if wait_for(lambda: bool(printer_sim.printer.pages), timeout=0.5):
+                    break
+        finally:
+            os.killpg(app.pid, signal.SIGTERM)
+            output = app.communicate(timeout=30)[0]
+    pages = printer_sim.printer.wait_for_pages(1, timeout=5)
+    assert "预约 10:00  优先叫号" in pages[0].text_lines(), output[-2000:]
+    assert h.ask("lookup", code=code)["appointment"]["state"] == "checked_in"
+    assert len(printer_sim.printer.pages) == 1
