@@ -118,10 +118,13 @@ def appeals_desk(config: DeviceConfig, publish_event: Callable[[str, dict[str, A
     from ticketer.calendar import resolve_tz
     from ticketer.workdays import CalendarSection
 
-    section: AppealsSection = config.sections.get("appeals") or AppealsSection()
-    calendar: CalendarSection = config.sections.get("calendar") or CalendarSection()
-    ticketer = config.sections.get("ticketer")
-    tz = resolve_tz(ticketer.timezone) if ticketer is not None else None
+    # The ticketer's config holds all three (with their defaults); a bare config gets defaults too.
+    found = config.sections.get("appeals")
+    section = found if isinstance(found, AppealsSection) else AppealsSection()
+    days = config.sections.get("calendar")
+    calendar = days if isinstance(days, CalendarSection) else CalendarSection()
+    zone = getattr(config.sections.get("ticketer"), "timezone", "")
+    tz = resolve_tz(zone) if isinstance(zone, str) else None
     book = AppealBook(appeals_path(config), section, calendar.calendar(), tz)
     return AppealsDesk(book, publish_event, f"device/{config.device_id}/event", clock=clock)
 

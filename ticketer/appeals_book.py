@@ -204,7 +204,7 @@ class AppealBook:
 
     def _row(self, ref_text: str) -> sqlite3.Row:
         ref = normalize_ref(ref_text)
-        row = self._db.execute("SELECT * FROM appeals WHERE ref = ?", (ref,)).fetchone() if ref else None
+        row: sqlite3.Row | None = self._db.execute("SELECT * FROM appeals WHERE ref = ?", (ref,)).fetchone() if ref else None
         if row is None:
             # The same answer for a mistyped and an unknown reference: it tells a guesser nothing.
             raise TicketerError("not_found", "no appeal with this reference")
@@ -393,7 +393,7 @@ class AppealBook:
         return {"analysis": analysis(self.all_rows(), now, self.tz, int(data.get("weeks") or 8), self.section)}
 
     def _export(self, data: dict[str, Any], now: float) -> dict[str, Any]:
-        return {"csv": ledger_csv(self.all_rows(), self.history_rows(), self.section, self._iso)}
+        return {"csv": ledger_csv(self.all_rows(), self.history_rows(), self._iso)}
 
     # ------------------------------------------------------------------ deadlines
 

@@ -13,11 +13,12 @@ import json
 import statistics
 from collections import Counter, defaultdict
 from datetime import tzinfo
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from ticketer.appeals import AppealsSection, local_time
 
 WEEK_S = 7 * 86400
+Row = Any  # a row of the book with named columns (sqlite3.Row)
 
 
 def week_of(ts: float, tz: tzinfo | None) -> str:
@@ -26,7 +27,7 @@ def week_of(ts: float, tz: tzinfo | None) -> str:
     return f"{year}-W{week:02d}"
 
 
-def analysis(rows: Sequence[Mapping[str, Any]], now: float, tz: tzinfo | None, weeks: int,
+def analysis(rows: Sequence[Row], now: float, tz: tzinfo | None, weeks: int,
              section: AppealsSection) -> dict[str, Any]:
     """The dashboard's figures over the appeals filed in the last `weeks` weeks."""
     recent = [r for r in rows if r["filed_at"] >= now - weeks * WEEK_S]
@@ -48,7 +49,7 @@ def analysis(rows: Sequence[Mapping[str, Any]], now: float, tz: tzinfo | None, w
     }
 
 
-def recurring_themes(rows: Sequence[Mapping[str, Any]], now: float, tz: tzinfo | None, window_weeks: int,
+def recurring_themes(rows: Sequence[Row], now: float, tz: tzinfo | None, window_weeks: int,
                      min_weeks: int) -> list[dict[str, Any]]:
     """Tags seen in at least `min_weeks` of the last `window_weeks` weeks, most persistent first."""
     seen_in: dict[str, set[str]] = defaultdict(set)
@@ -69,8 +70,7 @@ LEDGER_COLUMNS = ("ref", "category", "channel", "counter", "source", "filed_at",
                   "satisfaction", "visited_at", "visited_by", "history")
 
 
-def ledger_csv(rows: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]], section: AppealsSection,
-               iso: Callable[[float | None], str | None]) -> str:
+def ledger_csv(rows: Sequence[Row], history: Sequence[Row], iso: Callable[[float | None], str | None]) -> str:
     """The 台账: one line per appeal, its whole history in the last column (masked contact only)."""
     from ticketer.appeals_book import format_ref
 
