@@ -9,6 +9,11 @@ device's password: the device trades the secret at the enrolment service
 keeps only a hash of the secret, which expires (24 h by default) and works once, so a code
 photographed or left in a drawer is worthless after the device is in service.
 
+In a hall that uses TLS the enrolment service speaks HTTPS with the broker's certificate, and the
+code also carries `ca`, the SHA-256 of the hall CA (base64url): the device fetches the CA from
+the service, checks it against the code, and only then sends its secret over a connection
+verified by that CA — the answer holds its private key.
+
 The text is a URI of URL-safe characters only, `taxhall:enrol?v=2&hall=…&device=…`, because a
 keyboard-wedge scanner types it through a keyboard layout, where JSON's quotes and braces are
 the first characters to come out wrong.
@@ -39,10 +44,24 @@ class Enrolment:
     broker: str
     url: str  # the hall server's enrolment endpoint, e.g. http://10.20.0.2:8470/enrol
     secret: str  # one-time enrolment secret (not a password)
+    ca: str = ""  # https: SHA-256 of the hall CA certificate (DER), base64url without padding
 
     def text(self) -> str:
-        return PREFIX + urlencode({"v": VERSION, "hall": self.hall, "device": self.device, "role": self.role,
-                                   "broker": self.broker, "url": self.url, "secret": self.secret})
+        fields = {"v": VERSION, "hall": self.hall, "device": self.device, "role": self.role, "broker": self.broker,
+                  "url": self.url, "secret": self.secret}
+        return PREFIX + urlencode({**fields, "ca": self.ca} if self.ca else fields)
+
+
+def ca_pin(ca_pem: bytes) -> str:
+    """The code's `ca`: SHA-256 of the CA certificate's DER, base64url without padding."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(ca_pem).public_bytes(Encoding.DER)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
 def check_enrolment_url(url: str) -> str:
@@ -75,7 +94,10 @@ def parse_enrolment(text: str) -> Enrolment:
     if fields["role"] not in ROLES:
         raise EnrolError(f"enrolment code: unknown role {fields['role']!r}")
     check_enrolment_url(fields["url"])
-    return Enrolment(fields["hall"], fields["device"], fields["role"], fields["broker"], fields["url"], fields["secret"])
+    if fields["url"].startswith("https://") and not fields.get("ca"):
+        raise EnrolError("enrolment code with an https URL but no ca (the hall CA's fingerprint): damaged?")
+    return Enrolment(fields["hall"], fields["device"], fields["role"], fields["broker"], fields["url"], fields["secret"],
+                     fields.get("ca", ""))
 
 
 def write_qr(enrolment: Enrolment, path: Path) -> Path:

@@ -30,9 +30,13 @@ On the device:
 reads the code, fetches the grant and writes the device config and its secrets exactly as
 `provision init --credentials` would (provisioning.init does the writing and validating).
 
-The answer carries the device's password, so the service is meant for the hall's own network
-and the few minutes of setting a device up; the secret's single use and short life bound what a
-listener could do with a code, and a device can be `credentials --rotate`d at any time.
+In a TLS hall (the credentials folder has a CA) the service speaks HTTPS with the broker's
+certificate, codes carry the CA's fingerprint, and the device checks the CA it is served against
+the code before it sends the secret (`GET /enrol/ca`, then `POST /enrol` verified by that CA).
+Without TLS the answer — the device's password — crosses the hall network in the clear: the
+service is meant for the hall's own network and the minutes of setting a device up; the secret's
+single use and short life bound what a listener could do with a code, and a device can be
+`credentials --rotate`d at any time.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from provisioning.acl import ROLES, Account, AclError, check_name
-from provisioning.enrol import EnrolError, Enrolment, check_enrolment_url, write_qr
+from provisioning.enrol import EnrolError, Enrolment, ca_pin, check_enrolment_url, write_qr
 
 log = logging.getLogger("provisioning.enrolment")
 
@@ -295,6 +299,16 @@ def enrolment_router(book: EnrolmentBook, credentials: Path, limiter: AttemptLim
     def health() -> dict[str, str]:
         return {"state": "online"}
 
+    @router.get("/enrol/ca")
+    def hall_ca() -> Any:
+        """The hall CA (public), for a device to check against its code's fingerprint."""
+        from fastapi.responses import PlainTextResponse
+
+        path = credentials / "ca" / "ca.crt"
+        if not path.exists():
+            return JSONResponse({"error": {"code": "no_tls", "message": "this hall uses no TLS"}}, status_code=404)
+        return PlainTextResponse(path.read_text(), media_type="application/x-pem-file")
+
     return router
 
 
@@ -305,15 +319,24 @@ def create_app(book: EnrolmentBook, credentials: Path, limiter: AttemptLimiter |
     return app
 
 
-class ServerThread:
-    """uvicorn in a thread of this process (tests)."""
+def https_files(credentials: Path) -> tuple[str, str] | None:
+    """(certificate, key) the service speaks HTTPS with in a TLS hall: the broker's, which the
+    hall CA signed for the names devices dial."""
+    cert, key = credentials / "broker" / "server.crt", credentials / "broker" / "server.key"
+    return (str(cert), str(key)) if (credentials / "ca" / "ca.crt").exists() and cert.exists() and key.exists() else None
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+
+class ServerThread:
+    """uvicorn in a thread of this process (tests); HTTPS when given `tls` (cert, key)."""
+
+    def __init__(self, app: Any, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                                    **ssl))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, name="enrolment-http", daemon=True)
-        self.url = f"http://{host}:{port}/enrol"
+        self.url = f"{'https' if tls else 'http'}://{host}:{port}/enrol"
 
     def start(self, timeout_s: float = 10.0) -> "ServerThread":
         self.thread.start()
@@ -341,7 +364,8 @@ def fetch_grant(enrolment: Enrolment, timeout_s: float = 15.0, attempts: int = 3
     failure = ""
     for attempt in range(attempts):
         try:
-            reply = httpx.post(enrolment.url, json=body, timeout=timeout_s)
+            verify = hall_ca_context(enrolment, timeout_s) if enrolment.url.startswith("https://") else True
+            reply = httpx.post(enrolment.url, json=body, timeout=timeout_s, verify=verify)
         except httpx.HTTPError as exc:
             failure = f"cannot reach the enrolment service at {enrolment.url} ({type(exc).__name__}: {exc}); is " \
                       "`taxhall provision enrolment-server` running on the hall server, and this device on its network?"
@@ -360,6 +384,26 @@ def fetch_grant(enrolment: Enrolment, timeout_s: float = 15.0, attempts: int = 3
             message, code = reply.text[:200], f"http {reply.status_code}"
         raise EnrolError(f"the hall server refused the code ({code}): {message}")
     raise EnrolError(failure)
+
+
+def hall_ca_context(enrolment: Enrolment, timeout_s: float) -> Any:
+    """An SSL context trusting the hall CA the service shows — once it matches the code's `ca`.
+    Fetched without verification, because nothing else can vouch for it: the code does."""
+    import ssl
+
+    import httpx
+
+    reply = httpx.get(enrolment.url.rstrip("/") + "/ca", timeout=timeout_s, verify=False)
+    if reply.status_code != 200:
+        raise EnrolError(f"the hall server shows no certificate authority at {enrolment.url}/ca (http {reply.status_code})")
+    try:
+        matches = ca_pin(reply.content) == enrolment.ca
+    except ValueError:
+        matches = False
+    if not matches:
+        raise EnrolError("the hall server's certificate authority is not the one this code names: "
+                         "a different server answered at that address; nothing was sent")
+    return ssl.create_default_context(cadata=reply.text)
 
 
 # ---------------------------------------------------------------- issuing a code (hall server)
@@ -414,6 +458,10 @@ def issue_code(credentials: Path, hall: str, device: str, role: str, broker: str
     if valid_s <= 0:
         raise EnrolError("--valid-for must be more than nothing, e.g. 30m or 24h")
     check_enrolment_url(url)
+    tls = (credentials / "ca" / "ca.crt").exists()
+    if tls and not url.startswith("https://"):
+        raise EnrolError(f"this hall uses TLS: the enrolment URL must be https:// (not {url}), so the device's key "
+                         "never crosses the network in the clear")
     existing: list[Account] = []
     if (credentials / "devices.toml").exists():
         kept_hall, existing = read_devices_file(credentials / "devices.toml")
@@ -421,7 +469,6 @@ def issue_code(credentials: Path, hall: str, device: str, role: str, broker: str
             raise CredentialsError(f"{credentials} holds hall {kept_hall}, not {hall}; give --hall {kept_hall}")
     new_account = all(a.name != device for a in existing)
     accounts = merge_accounts(existing, [Account(device, role)], [])
-    tls = (credentials / "ca" / "ca.crt").exists()
     broker = hall_broker_url(credentials, broker)
     make_credentials(Plan(hall, credentials, tuple(accounts), tls=tls, broker_hosts=broker_hosts(credentials),
                           broker_url=broker))
@@ -431,11 +478,21 @@ def issue_code(credentials: Path, hall: str, device: str, role: str, broker: str
         secret = book.add(Pending(device, role, hall, broker, expires_at), now)
     finally:
         book.close()
-    enrolment = Enrolment(hall, device, role, broker, url, secret)
+    pin = ca_pin((credentials / "ca" / "ca.crt").read_bytes()) if tls else ""
+    enrolment = Enrolment(hall, device, role, broker, url, secret, pin)
     target = qr or credentials / "devices" / device / "enrol.png"
     write_qr(enrolment, target)
     os.chmod(target, 0o600)
     return Issued(enrolment, target, expires_at, new_account)
+
+
+def default_url(credentials: Path, broker: str) -> str:
+    """The service as devices reach it: the broker's host (the hall server), port 8470; https
+    in a TLS hall, by the first name in the broker's certificate."""
+    if (credentials / "ca" / "ca.crt").exists():
+        hosts = broker_hosts(credentials)
+        return f"https://{hosts[0] if hosts else urlsplit(broker).hostname}:{DEFAULT_PORT}/enrol"
+    return f"http://{urlsplit(broker).hostname}:{DEFAULT_PORT}/enrol"
 
 
 def parse_duration(text: str) -> float:
@@ -498,7 +555,7 @@ def _issue(config: Any, args: argparse.Namespace) -> int:
         return 2
     credentials: Path = args.credentials.resolve()
     broker = hall_broker_url(credentials, config.bus.broker)
-    url = args.url or f"http://{urlsplit(broker).hostname}:{DEFAULT_PORT}/enrol"
+    url = args.url or default_url(credentials, broker)
     try:
         issued = issue_code(credentials, config.hall, config.device_id, args.role, broker, url, args.valid_for,
                             args.qr_out.resolve() if args.qr_out else None, time.time())
@@ -564,22 +621,27 @@ def run_server(config: Any, args: argparse.Namespace) -> int:
     except (OSError, sqlite3.Error) as exc:
         print(f"taxhall provision enrolment-server: {credentials}: {exc}", file=sys.stderr)
         return 1
-    log.info("enrolment service on %s:%d for the codes in %s", host, port, credentials)
-    Watchdog.from_env().watch(lambda: _answers(host, port), "serving enrolments")
+    tls = https_files(credentials)
+    scheme = "https" if tls else "http"
+    log.info("enrolment service on %s://%s:%d for the codes in %s", scheme, host, port, credentials)
+    Watchdog.from_env().watch(lambda: _answers(scheme, host, port), "serving enrolments")
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn's own graceful stop, exit 0
+    ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
     try:
-        uvicorn.run(create_app(book, credentials), host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.run(create_app(book, credentials), host=host, port=port, log_level="warning", lifespan="off",
+                    **ssl)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGTERM, previous)
         book.close()
     return 0
 
 
-def _answers(host: str, port: int) -> bool:
+def _answers(scheme: str, host: str, port: int) -> bool:
     import httpx
 
     dial = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
     try:
-        return httpx.get(f"http://{dial}:{port}/enrol/health", timeout=5.0).status_code == 200
+        # its own health from loopback: the certificate names the hall address, not this one
+        return httpx.get(f"{scheme}://{dial}:{port}/enrol/health", timeout=5.0, verify=False).status_code == 200
     except httpx.HTTPError:
         return False

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +24,7 @@ from provisioning.credentials import Plan, make_credentials
 from provisioning.acl import Account
 from provisioning.enrol import EnrolError, parse_enrolment
 from provisioning.enrolment import (AttemptLimiter, EnrolmentBook, ServerThread, broker_hosts, create_app,
-                                    fetch_grant, issue_code)
+                                    fetch_grant, https_files, issue_code)
 from taxhall.broker import BrokerProcess, BrokerSettings, free_port
 from taxhall.bus import HallBus
 from taxhall.config import load_config
@@ -185,21 +186,36 @@ def test_a_code_is_void_after_ten_wrong_secrets(tmp_path: Path, creds: Path) -> 
         book.close()
 
 
-def test_a_tls_hall_grants_the_device_its_certificate(tmp_path: Path) -> None:
+def test_a_tls_hall_enrols_over_https_pinned_by_the_code(tmp_path: Path) -> None:
     creds = tmp_path / "creds"
-    make_credentials(Plan(HALL, creds, (Account("hall-server", "ticketer"),), tls=True, broker_hosts=("10.0.0.2",)))
-    server_cert = (creds / "broker" / "server.crt").read_bytes()
+    make_credentials(Plan(HALL, creds, (Account("hall-server", "ticketer"),), tls=True,
+                          broker_hosts=("localhost", "127.0.0.1")))
     book = EnrolmentBook(creds / "enrolments.sqlite")
-    server = ServerThread(create_app(book, creds), "127.0.0.1", free_port()).start()
+    tls = https_files(creds)
+    assert tls is not None
+    server = ServerThread(create_app(book, creds), "127.0.0.1", free_port(), tls).start()
     try:
+        with pytest.raises(EnrolError, match="must be https"):  # the device's key never in the clear
+            issue_code(creds, HALL, "screen-1", "display", "mqtt://127.0.0.1:1883", server.url.replace("https", "http"),
+                       DAY, None, time.time())
         code = issue_code(creds, HALL, "screen-1", "display", "mqtt://127.0.0.1:1883", server.url, DAY, None,
                           time.time()).enrolment
-        grant = fetch_grant(code)
+        assert parse_enrolment(decode(Image.open(creds / "devices" / "screen-1" / "enrol.png"))[0].data.decode()).ca
+        impostor = replace(code, ca=code.ca[::-1])  # another server answering at the code's address
+        with pytest.raises(EnrolError, match="not the one this code names"):
+            fetch_grant(impostor)
+        grant = fetch_grant(code)  # the secret was not spent on the impostor
     finally:
         server.stop()
         book.close()
-    assert grant.broker == "mqtts://10.0.0.2:8883"  # the TLS listener, by the name in the broker's certificate
+    assert grant.broker == "mqtts://localhost:8883"  # the TLS listener, by the first name in the broker's certificate
     assert grant.cert_pem == (creds / "devices" / "screen-1" / "client.crt").read_text()
     assert grant.key_pem and grant.ca_pem == (creds / "ca" / "ca.crt").read_text()
-    assert broker_hosts(creds) == ("10.0.0.2",)  # the broker's certificate remade for the same names
-    assert server_cert != (creds / "broker" / "server.crt").read_bytes()
+    assert broker_hosts(creds) == ("localhost", "127.0.0.1")  # the broker's certificate remade for the same names
+
+    out = tmp_path / "screen" / "device.toml"
+    from provisioning.init import install_grant
+
+    bus = install_grant(grant, out.parent)
+    assert Path(bus["key_file"]).read_text() == grant.key_pem
+    assert oct(Path(bus["key_file"]).stat().st_mode)[-3:] in ("600", "640")
