@@ -100,3 +100,44 @@ def test_a_buyer_header_in_english(hall_web: Callable[..., HallWeb], browser: An
     page.click("#make")
     page.wait_for_selector("#qr svg")
     assert "Buyer" in page.inner_text("#where") and "Anna Müller" in page.inner_text("#summary")
+
+
+BASE = {"seller_name": "张伟", "category": "services", "buyer_name": "仙桃示范商贸有限公司",
+        "buyer_taxpayer_id": "91429004MA49XWY01B", "buyer_address_phone": "", "buyer_bank_account": "",
+        "item0_name": "网站设计", "item0_unit": "项", "item0_quantity": "1", "item0_price": "3000",
+        "item1_name": "", "item1_unit": "", "item1_quantity": "", "item1_price": "",
+        "item2_name": "", "item2_unit": "", "item2_quantity": "", "item2_price": ""}
+CASES = [
+    {},
+    {"buyer_taxpayer_id": " 91429004ma49xwy01b "},
+    {"buyer_taxpayer_id": "91429004MA49XWY01C"},
+    {"buyer_taxpayer_id": "9142900AMA49XWY01B"},
+    {"item0_quantity": "0", "item0_price": "1.234"},
+    {"item0_price": "1e3", "item1_quantity": "2"},
+    {"buyer_bank_account": "工行 110108195203080042"},
+    {"buyer_bank_account": "工行 1812020109000012345", "item1_name": "翻译", "item1_quantity": ".5", "item1_price": "80.10"},
+    {"item0_quantity": "1000", "item0_price": "600"},
+    {"seller_name": " ", "buyer_name": "", "item0_unit": "一二三四五六七八九"},
+]
+
+
+def test_the_page_and_the_server_apply_the_same_rules(hall_web: Callable[..., HallWeb], browser: Any) -> None:  # noqa: F811
+    from kiosk.prefill import check_request
+
+    hall = hall_web()
+    page = browser.new_page()
+    for case in CASES:
+        form = {**BASE, **case}
+        page.goto(f"{hall.url}/prepare")
+        for name, value in form.items():
+            if name == "category":
+                page.select_option("#category", value)
+            else:
+                page.fill(f"#{name}", value)
+        page.click("#make")
+        page.wait_for_load_state()
+        in_page = set(page.eval_on_selector_all(
+            ".err[id^='err-']", "spans => spans.filter(s => s.textContent.trim()).map(s => s.id.slice(4))"))
+        on_server = set((check_request({**form, **{f"item{i}_rate": "10" for i in range(3)}}).errors or {}))
+        assert in_page == on_server, (case, in_page, on_server)
+        assert (page.query_selector("#qr svg") is not None) == (not on_server), case

@@ -7,6 +7,7 @@ another hall, with the reason on the kiosk's screen; a form with mistakes answer
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -244,3 +245,12 @@ def test_a_broken_key_file_stops_prepare_not_the_hall_pages(hall_web: Callable[.
         assert client.get("/prepare/key").status_code == 503
         assert client.get("/").status_code == 200  # the queue pages go on
     assert broken.read_text(encoding="utf-8") == "not a key"  # never overwritten
+
+
+def test_the_web_logs_the_reference_not_the_request(web: HallWeb, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="web"), httpx.Client(base_url=web.url) as client:
+        answer = client.post("/prepare", data=SELF_INVOICE_FORM, headers={"Accept": "application/json"}).json()
+    logged = caplog.text
+    assert f"prepared {answer['reference']}: request, 2 items" in logged
+    for private in ("张伟", "网站设计", "0728-3300000"):
+        assert private not in logged
