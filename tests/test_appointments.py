@@ -274,6 +274,9 @@ def test_no_shows_are_marked_after_the_window_and_counted_per_taxpayer(hall: Cal
     assert all(code.endswith("**-***") for code in by_code)  # the dashboard does not show whole codes
     nine = next(s for s in day["slots"] if s["slot"] == "09:00" and s["service"] == "B")
     assert (nine["booked"], nine["checked_in"], nine["no_show"]) == (0, 1, 1)
+    empty = next(s for s in day["slots"] if s["slot"] == "16:30" and s["service"] == "A")  # every slot, empty ones too
+    assert (empty["booked"], empty["capacity"]) == (0, 4)
+    assert h.ask("list", day="2026-12-01")["slots"] == []  # the holiday has none
     mine = [a for a in day["appointments"] if a["taxpayer"] == "138****5678"]
     assert {a["no_shows"] for a in mine} == {1}
     stats = h.ask("stats", first="2026-11-30", last="2026-11-30")["days"]

@@ -418,10 +418,15 @@ class AppointmentDesk:
     def day_list(self, day: Any) -> dict[str, Any]:
         """A day's slots with booked / checked-in / no-show / cancelled counts, and its
         appointments (masked), with each taxpayer's no-shows so far."""
-        wanted = _day(day).isoformat()
+        wanted_day = _day(day)
+        wanted = wanted_day.isoformat()
         rows = self.store.on_day(wanted)
         no_shows = self.store.no_shows({a.taxpayer_hash for a in rows})
         counts: dict[tuple[str, str], dict[str, int]] = {}
+        if self.calendar.is_working_day(wanted_day):  # every slot of the day, empty ones too
+            for minute in self._starts:
+                for service in self.section.services:
+                    counts[(hhmm(minute), service)] = {"booked": 0, "checked_in": 0, "no_show": 0, "cancelled": 0}
         for a in rows:
             slot = counts.setdefault((a.slot, a.service), {"booked": 0, "checked_in": 0, "no_show": 0, "cancelled": 0})
             slot[a.state] += 1
