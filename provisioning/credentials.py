@@ -34,7 +34,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from provisioning.acl import ROLES, Account, AclError, acl_text, check_accounts, check_name
 from provisioning.tlsca import issue, load_or_make_ca, write_private
