@@ -269,6 +269,21 @@ def test_the_phone_is_never_in_the_clear_in_the_database_logs_or_ledger(
     assert (hall.path.parent / "appeals.key").stat().st_mode & 0o077 == 0
 
 
+def test_the_sealed_phone_is_erased_after_the_return_visit(appeals_hall: Callable[..., AppealsHall]) -> None:
+    hall = appeals_hall(AppealsSection(contact_keep_days=30))
+    ref = hall.ask(hall.kiosk, "file", category="refund", channel="kiosk", source="k", phrases=["late"], phone=PHONE)["appeal"]["ref"]
+    hall.ask(hall.web, "answer", ref=ref, answer="已到账", by="wang")
+    hall.ask(hall.web, "follow_up", ref=ref, kind="return_visit", by="li", satisfaction=5)
+    hall.clock.set(at("2026-10-29T15:00"))  # 29 days later: still there for a question about the visit
+    hall.tick()
+    assert hall.ask(hall.web, "contact", ref=ref, by="li")["phone"] == PHONE
+    hall.clock.set(at("2026-11-01T15:00"))
+    hall.tick()
+    assert hall.ask(hall.web, "contact", ref=ref, by="li")["error"]["code"] == "no_contact"
+    got = hall.ask(hall.web, "get", ref=ref)["appeal"]
+    assert not got["has_phone"] and got["phone"] == "139****5678"  # the masked form stays in the ledger
+
+
 def test_analysis_counts_and_recurring_themes(appeals_hall: Callable[..., AppealsHall]) -> None:
     hall = appeals_hall(now="2026-11-02T10:00")  # a Monday
     # Waiting time comes back four weeks running; a staff-conduct complaint only once.

@@ -197,3 +197,12 @@ def test_filing_and_looking_up_an_appeal_in_chromium(appeals_web: Callable[[], H
     later.wait_for_selector("#appeal")
     assert later.inner_text("#status") == "answered" and later.inner_text("#answer") == "已重启自助机"
     assert later.inner_text("#category") == "System fault"
+    # The taxpayer says how satisfied they are with the answer, once.
+    later.click("#rate-4")
+    later.wait_for_selector("#rated")
+    assert later.inner_text("#rated") == "Thank you for your rating" and not later.is_visible("#rate")
+    with httpx.Client(base_url=hall.url) as client:
+        hall.login(client)
+        got = client.get(f"/admin/appeals/{ref}").text
+        assert "taxpayer (web)" in got and "满意" in got
+    assert hall.engine.bus.request("appeals/req/get", {"ref": ref})["appeal"]["satisfaction"] == 4

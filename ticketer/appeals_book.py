@@ -42,7 +42,7 @@ REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REF_CHARS = 12  # 60 random bits: a guesser rate-limited to a few tries a minute finds nothing
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _LONG_DIGITS = re.compile(r"(?<!\d)\d{7,}(?!\d)")
-STATES = ("open", "answered", "closed")
+ERASE_EVERY_S = 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS appeals (
@@ -134,6 +134,7 @@ class AppealBook:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._erased_at = float("-inf")
         self._ops: dict[str, Callable[[dict[str, Any], float], dict[str, Any]]] = {
             "file": self._file, "assign": self._assign, "answer": self._answer, "follow_up": self._follow_up,
             "contact": self._contact,
@@ -147,7 +148,12 @@ class AppealBook:
     def _key(path: Path) -> bytes:
         """The sealing key, made on first use; readable by the ticketer's user only."""
         if path.exists():
-            return path.read_bytes().strip()
+            key = path.read_bytes().strip()
+            try:
+                Fernet(key)
+            except ValueError:
+                raise OSError(f"{path}: not a sealing key (44 characters of url-safe base64); restore it from the backup") from None
+            return key
         key = Fernet.generate_key()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -427,9 +433,11 @@ class AppealBook:
                     self._db.execute("ROLLBACK")
                 raise
             log.info("appeal %s %s", format_ref(item.ref), "overdue" if late else "due soon")
-        erase_before = now - self.section.contact_keep_days * 86400
-        self._db.execute("UPDATE appeals SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND closed_at < ?",
-                         (erase_before,))
+        if now - self._erased_at >= ERASE_EVERY_S:  # an hourly sweep is soon enough, and spares the disk
+            self._erased_at = now
+            erase_before = now - self.section.contact_keep_days * 86400
+            self._db.execute("UPDATE appeals SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND closed_at < ?",
+                             (erase_before,))
 
     def pending_events(self) -> list[tuple[int, dict[str, Any]]]:
         return [(r["row"], json.loads(r["payload"])) for r in self._db.execute("SELECT row, payload FROM events ORDER BY row")]

@@ -42,7 +42,7 @@ WORDS: dict[str, dict[str, str]] = {
         "open_contact": "查看完整电话（记录在案）", "by": "经办人", "received_by": "首问受理人", "none": "无",
         "ch_kiosk": "自助机", "ch_web": "网站", "ch_phone": "电话", "ch_counter": "窗口", "all": "全部", "tags": "标签",
         "sat_5": "非常满意", "sat_4": "满意", "sat_3": "基本满意", "sat_2": "不满意", "sat_1": "非常不满意", "record": "记录",
-        "due_soon": "即将到期",
+        "due_soon": "即将到期", "rate_title": "您对答复满意吗？", "rated": "谢谢您的评价",
     },
     "en": {
         "appeal_title": "Opinion book · taxpayer appeals",
@@ -67,6 +67,7 @@ WORDS: dict[str, dict[str, str]] = {
         "ch_kiosk": "kiosk", "ch_web": "web", "ch_phone": "phone", "ch_counter": "counter", "all": "All", "tags": "Tags",
         "sat_5": "very satisfied", "sat_4": "satisfied", "sat_3": "fairly satisfied", "sat_2": "dissatisfied",
         "sat_1": "very dissatisfied", "record": "Record", "due_soon": "due soon",
+        "rate_title": "Are you satisfied with the answer?", "rated": "Thank you for your rating",
     },
 }
 
@@ -134,7 +135,7 @@ def router(web: WebApp) -> APIRouter:
         return RedirectResponse(f"/appeal/{ref.strip()[:32] or '-'}?lang={lang_of(request)}", status_code=303)
 
     @routes.get("/appeal/{ref}", response_class=HTMLResponse)
-    async def appeal_view(request: Request, ref: str, new: str = "") -> HTMLResponse:
+    async def appeal_view(request: Request, ref: str, new: str = "", rated: str = "") -> HTMLResponse:
         key = f"ip:{client_of(request)}"
         if lookups.blocked(key):
             return page(request, "appeal_missing.html", status=429, extra_words=WORDS, message=_words(request)["too_fast"])
@@ -145,7 +146,31 @@ def router(web: WebApp) -> APIRouter:
             lookups.failed(key)
             # The same page for every reference that is not an appeal: it tells a guesser nothing.
             return page(request, "appeal_missing.html", status=404, extra_words=WORDS, message=None)
-        return page(request, "appeal_view.html", extra_words=WORDS, appeal=reply["appeal"], new=bool(new))
+        appeal = reply["appeal"]
+        can_rate = appeal["state"] != "open" and appeal["satisfaction"] is None
+        token = secrets.token_urlsafe(24) if can_rate else ""
+        response = page(request, "appeal_view.html", extra_words=WORDS, appeal=appeal, new=bool(new), rated=bool(rated),
+                        can_rate=can_rate, csrf=token)
+        if can_rate:  # the rating form is double-submit protected like the filing form
+            response.set_cookie(APPEAL_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                                secure=web.section.secure_cookies, path="/appeal")
+        return response
+
+    @routes.post("/appeal/{ref}/rate")
+    async def rate(request: Request, ref: str, level: str = Form(""), csrf: str = Form("")) -> Response:
+        """The taxpayer's own word on the answer (满意度), once."""
+        expected = request.cookies.get(APPEAL_CSRF_COOKIE, "")
+        if not csrf or not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
+            return PlainTextResponse(_words(request)["csrf_bad"], status_code=403)
+        if not level.isdigit() or not 1 <= int(level) <= 5:
+            return PlainTextResponse("level: 1 to 5", status_code=400)
+        found = await ask("lookup", ref=ref[:32])
+        if not found.get("ok") or found["appeal"]["state"] == "open" or found["appeal"]["satisfaction"] is not None:
+            return RedirectResponse(f"/appeal/{ref[:32]}?lang={lang_of(request)}", status_code=303)
+        await ask("follow_up", ref=ref[:32], kind="feedback", by="taxpayer (web)", satisfaction=int(level))
+        response = RedirectResponse(f"/appeal/{ref[:32]}?rated=1&lang={lang_of(request)}", status_code=303)
+        response.delete_cookie(APPEAL_CSRF_COOKIE, path="/appeal")
+        return response
 
     # ------------------------------------------------------------------ the dashboard
 
