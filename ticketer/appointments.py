@@ -434,7 +434,7 @@ class AppointmentDesk:
                  for (slot, service), c in sorted(counts.items())]
         listed = [{**self.view(a), "code": format_code(a.code)[:4] + "***-***", "no_shows": no_shows.get(a.taxpayer_hash, 0)}
                   for a in rows]
-        return {"day": wanted, "slots": slots, "appointments": listed}
+        return {"day": wanted, "services": self._services_view(), "slots": slots, "appointments": listed}
 
     def stats(self, first: Any, last: Any) -> dict[str, Any]:
         start, end = _day(first), _day(last)
