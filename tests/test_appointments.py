@@ -343,3 +343,18 @@ def test_no_clear_phone_or_taxpayer_id_in_the_database_or_logs(hall: Callable[..
         "SELECT journal_mode FROM pragma_journal_mode").fetchone()
     assert journal == ("wal",)
     assert (h.data_dir / "ticketer" / "appointments.key").stat().st_mode & 0o077 == 0
+
+
+def test_old_appointments_are_forgotten_after_the_retention(hall: Callable[..., Hall]) -> None:
+    h = hall(retention_days=30)
+    code = h.book("10:00", request_id="web-book-old")["appointment"]["code"]
+    h.clock.set("2026-12-30 09:00")  # 30 days on: still kept, a no-show now
+    h.service.tick()
+    assert h.ask("lookup", code=code)["appointment"]["state"] == "no_show"
+    h.clock.set("2026-12-31 09:00")
+    h.service.tick()
+    assert error(h.ask("lookup", code=code)) == "unknown_appointment"
+    assert h.ask("stats", first="2026-11-01", last="2026-12-31")["days"] == []
+    # Its request id is forgotten too: the same id now books anew.
+    h.clock.set("2026-12-31 09:05")
+    assert h.book("10:00", day="2026-12-31", request_id="web-book-old")["appointment"]["code"] != code

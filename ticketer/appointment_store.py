@@ -171,23 +171,27 @@ class AppointmentStore:
                 raise
 
     def mark_no_shows(self, started_before: float, now: float) -> list[str]:
-        """Booked appointments that started before `started_before` become no-shows; their codes."""
+        """Booked appointments that started before `started_before` become no-shows; their codes.
+        Runs every tick: it writes (and syncs) only when there is something to mark."""
         with self._lock:
+            codes = [row[0] for row in self._db.execute(
+                "SELECT code FROM appointments WHERE state = 'booked' AND starts_at <= ?", (started_before,))]
+            if not codes:
+                return []
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                codes = [row[0] for row in self._db.execute(
-                    "SELECT code FROM appointments WHERE state = 'booked' AND starts_at <= ?", (started_before,))]
                 self._db.execute("UPDATE appointments SET state = 'no_show', changed_at = ? "
                                  "WHERE state = 'booked' AND starts_at <= ?", (now, started_before))
-                self._db.execute("DELETE FROM requests WHERE at < ?", (now - REQUEST_MEMORY_S,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return codes
 
-    def purge_before(self, day: str) -> int:
+    def purge_before(self, day: str, now: float) -> int:
+        """Forgets appointments of days before `day`, and request ids older than REQUEST_MEMORY_S."""
         with self._lock:
+            self._db.execute("DELETE FROM requests WHERE at < ?", (now - REQUEST_MEMORY_S,))
             return self._db.execute("DELETE FROM appointments WHERE day < ?", (day,)).rowcount
 
     def _insert(self, a: Appointment) -> None:

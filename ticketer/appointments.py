@@ -231,7 +231,7 @@ class AppointmentDesk:
         today = self._today(now).isoformat()
         if today != self._last_purge:
             self._last_purge = today
-            self.store.purge_before((self._today(now) - timedelta(days=self.section.retention_days)).isoformat())
+            self.store.purge_before((self._today(now) - timedelta(days=self.section.retention_days)).isoformat(), now)
 
     def close(self) -> None:
         self.store.close()

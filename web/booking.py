@@ -20,6 +20,7 @@ import secrets
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Form, Request
@@ -233,10 +234,11 @@ def router(web: WebApp) -> APIRouter:
     # ------------------------------------------------------------------ the dashboard
 
     def _day(text: str) -> date:
+        """The day asked for, or the hall's today ([web] timezone)."""
         try:
             return date.fromisoformat(text)
         except ValueError:
-            return datetime.now().date()
+            return datetime.now(ZoneInfo(web.section.timezone) if web.section.timezone else None).date()
 
     @routes.get("/admin/appointments", response_class=HTMLResponse)
     async def admin(request: Request, day: str = "") -> Response:
