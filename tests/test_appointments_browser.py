@@ -40,6 +40,11 @@ def test_book_look_up_and_cancel_on_a_phone(site: Callable[..., BookingSite], br
     assert "off" in page.get_attribute(f"#day-{holiday}", "class")  # the holiday cannot be chosen
     page.click(f"#day-{day}")
     page.wait_for_selector("#slot-1000")
+    page.click("#lang-switch")  # English, on the same step
+    page.wait_for_selector("#slot-1000")
+    assert page.inner_text("#slot-1000").endswith("1 left")
+    page.click("#lang-switch")
+    page.wait_for_selector("#slot-1000")
     assert page.inner_text("#slot-1000").endswith("剩余 1 个")
     page.click("#slot-1000")
     page.fill("#taxpayer", "139 0000 1234")
