@@ -279,7 +279,13 @@ class SelfInvoiceFlow(_Step):
         category = SelfInvoiceCategory(request.category)
         k.update(buyer=invoice_header(request.buyer), prefill=request, category=category,
                  amount_text=fen_to_yuan(request.total_fen))
-        self._quote(category, request.total_fen)
+        try:
+            self._quote(category, request.total_fen)
+        except Exception:
+            # not quoted (amount over the limit, gateway down): nothing of the code stays behind
+            # for the keypad path the taxpayer may take instead
+            k.update(buyer=None, prefill=None, category=None, amount_text="")
+            raise
         log.info("pre-filled request %s: %d items, %s yuan", code.reference, len(request.items), fen_to_yuan(request.total_fen))
         k.notice = None
         k.go(Screen.SELF_QUOTE)

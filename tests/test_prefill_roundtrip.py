@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -254,3 +254,22 @@ def test_the_web_logs_the_reference_not_the_request(web: HallWeb, caplog: pytest
     assert f"prepared {answer['reference']}: request, 2 items" in logged
     for private in ("张伟", "网站设计", "0728-3300000"):
         assert private not in logged
+
+
+def test_a_code_the_gateway_will_not_quote_leaves_nothing_behind(kiosk_factory: Callable[..., Rig]) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from taxhall.prefill import Header, Item, SelfInvoiceRequest, encode, public_key_text
+
+    hall = Ed25519PrivateKey.generate()
+    huge = SelfInvoiceRequest("张伟", "goods", Header("仙桃示范商贸有限公司", "91429004MA49XWY01B"),
+                              (Item("设备", "台", 1000, 60_000_000, 10, 60_000_000, 600_000),))  # over the gateway's limit
+    rig = kiosk_factory([public_key_text(hall.public_key())])
+    at_buyer_screen(rig)
+    rig.scan(encode(hall, bytes(6), datetime.now(timezone.utc) + timedelta(hours=1), request=huge))
+    view = rig.view
+    assert view.screen == Screen.BUYER and "500000.00" in view.notice.body.en
+    assert view.session.prefill is None and view.session.buyer is None and view.session.amount_text == ""
+    rig.kiosk.dismiss_notice()
+    rig.kiosk.flows.buyer.individual()  # the keypad path instead: nothing of the code in it
+    assert rig.screen == Screen.SELF_ITEM and rig.view.session.category is None
