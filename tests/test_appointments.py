@@ -339,6 +339,7 @@ def test_no_clear_phone_or_taxpayer_id_in_the_database_or_logs(hall: Callable[..
     logged = caplog.text
     assert PHONE not in logged and TAXPAYER_ID not in logged
     assert "138****5678" in logged  # what the log does say
+    assert by_phone["code"] not in logged and f"{by_phone['code'][:3]}-***-***" in logged  # a code is its holder's key
     journal = sqlite3.connect(h.data_dir / "ticketer" / "appointments.sqlite").execute(
         "SELECT journal_mode FROM pragma_journal_mode").fetchone()
     assert journal == ("wal",)

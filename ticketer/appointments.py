@@ -182,6 +182,12 @@ def load_key(path: Path) -> bytes:
 # ---------------------------------------------------------------- the desk
 
 
+def short_code(code: str) -> str:
+    """`123-***-***`: enough to tell appointments apart in a log or on the dashboard, not enough
+    to look one up or cancel it (the whole code is its holder's key)."""
+    return format_code(code)[:4] + "***-***"
+
+
 def _day(text: Any) -> date:
     try:
         return date.fromisoformat(str(text))
@@ -227,7 +233,7 @@ class AppointmentDesk:
         now = self.clock()
         missed = self.store.mark_no_shows(now - self.section.checkin_after_min * 60, now)
         if missed:
-            log.info("%d appointment(s) marked no-show: %s", len(missed), ", ".join(missed))
+            log.info("%d appointment(s) marked no-show: %s", len(missed), ", ".join(map(short_code, missed)))
         today = self._today(now).isoformat()
         if today != self._last_purge:
             self._last_purge = today
@@ -360,7 +366,7 @@ class AppointmentDesk:
             reply = {"appointment": self.view(appointment)}
             outcome = self.store.book(appointment, capacity, request_id, reply, now)
             if outcome == "booked":
-                log.info("appointment %s booked: %s %s %s for %s", appointment.code, svc.code, appointment.day,
+                log.info("appointment %s booked: %s %s %s for %s", short_code(appointment.code), svc.code, appointment.day,
                          appointment.slot, who.masked)
                 return reply
             if outcome == "full":
@@ -380,7 +386,7 @@ class AppointmentDesk:
         cancelled = found.with_state("cancelled", now)
         reply = {"appointment": self.view(cancelled)}
         self.store.change(cancelled, request_id, "cancel", reply, now)
-        log.info("appointment %s cancelled (from %s)", found.code, str(source)[:64])
+        log.info("appointment %s cancelled (from %s)", short_code(found.code), str(source)[:64])
         return reply
 
     def check_in(self, request_id: str, code: Any, source: Any) -> dict[str, Any]:
@@ -410,7 +416,7 @@ class AppointmentDesk:
         checked = found.with_state("checked_in", now, ticket=ticket["number"])
         reply = {"appointment": self.view(checked), "ticket": ticket}
         self.store.change(checked, request_id, "check_in", reply, now)
-        log.info("appointment %s checked in: ticket %s", found.code, ticket["number"])
+        log.info("appointment %s checked in: ticket %s", short_code(found.code), ticket["number"])
         return reply
 
     # ------------------------------------------------------------------ the dashboard
@@ -432,7 +438,7 @@ class AppointmentDesk:
             slot[a.state] += 1
         slots = [{"slot": slot, "service": service, **c, "capacity": self.section.capacity_of(service)}
                  for (slot, service), c in sorted(counts.items())]
-        listed = [{**self.view(a), "code": format_code(a.code)[:4] + "***-***", "no_shows": no_shows.get(a.taxpayer_hash, 0)}
+        listed = [{**self.view(a), "code": short_code(a.code), "no_shows": no_shows.get(a.taxpayer_hash, 0)}
                   for a in rows]
         return {"day": wanted, "services": self._services_view(), "slots": slots, "appointments": listed}
 
