@@ -385,8 +385,10 @@ class AppealBook:
 
     def _list(self, data: dict[str, Any], now: float) -> dict[str, Any]:
         state = data.get("state") or "open"
-        where = "WHERE state = 'open'" if state == "open" else ""
-        rows = self._db.execute(f"SELECT * FROM appeals {where} ORDER BY deadline LIMIT ?", (int(data.get("limit") or 200),))
+        # Open ones by urgency; all of them newest first.
+        query = ("SELECT * FROM appeals WHERE state = 'open' ORDER BY deadline LIMIT ?" if state == "open"
+                 else "SELECT * FROM appeals ORDER BY filed_at DESC LIMIT ?")
+        rows = self._db.execute(query, (int(data.get("limit") or 200),))
         return {"appeals": [self.staff_view(r, now) for r in rows]}
 
     def all_rows(self) -> list[sqlite3.Row]:

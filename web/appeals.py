@@ -115,8 +115,12 @@ def router(web: WebApp) -> APIRouter:
         key = f"ip:{client_of(request)}"
         if filings.blocked(key):
             return await form_page(request, _words(request)["too_fast"], status=429, filled=filled)
+        # Without JavaScript every category's phrases are on the form: keep the chosen category's.
+        catalog = await ask("catalog")
+        offered = {p["tag"] for c in catalog.get("categories", []) if c["tag"] == filled["category"] for p in c["phrases"]}
+        phrases = [p for p in filled["phrases"] if p in offered][:10]
         reply = await ask("file", category=filled["category"] or "-", channel="web", source=web.config.device_id,
-                          phrases=filled["phrases"][:10], description=filled["description"], phone=filled["phone"])
+                          phrases=phrases, description=filled["description"], phone=filled["phone"])
         if not reply.get("ok"):
             code = reply["error"]["code"]
             w = _words(request)
