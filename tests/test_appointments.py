@@ -359,3 +359,28 @@ def test_old_appointments_are_forgotten_after_the_retention(hall: Callable[..., 
     # Its request id is forgotten too: the same id now books anew.
     h.clock.set("2026-12-31 09:05")
     assert h.book("10:00", day="2026-12-31", request_id="web-book-old")["appointment"]["code"] != code
+
+
+def test_the_ticketer_opens_the_desk_from_its_config(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from taxhall.cli import _ticketer_sections
+    from ticketer.appointments import appointment_desks
+
+    def desks(body: str, services: str = "") -> list[AppointmentDesk]:
+        path = tmp_path / "device.toml"
+        path.write_text(services + body, encoding="utf-8")
+        config = load_config(str(path), "ticketer", Overrides(data_dir=str(tmp_path / "data")), sections=_ticketer_sections())
+        engine = Engine(config.section("ticketer"), Store(tmp_path / f"q{len(list(tmp_path.iterdir()))}.sqlite"))
+        return appointment_desks(config, engine)
+
+    example = desks("")  # no section: the example hall's defaults
+    assert len(example) == 1 and (tmp_path / "data" / "ticketer" / "appointments.sqlite").exists()
+    example[0].close()
+    assert desks("[appointments]\nenabled = false\n") == []
+    other_hall = '[ticketer]\nservices = [{code = "K", name = "咨询", name_en = "Advice"}]\ncounters = [{id = "1", services = ["K"]}]\n'
+    assert desks("", other_hall) == []  # defaults that do not fit: the queue runs without appointments
+    assert "appointments off" in caplog.text
+    with pytest.raises(ConfigError, match=r"appointments\.checkin_service: 'V' is not a service of \[ticketer\]"):
+        desks('[appointments]\nservices = ["K"]\n', other_hall)  # said explicitly: refuse to start
+    fitting = desks('[appointments]\nservices = ["K"]\ncheckin_service = ""\n', other_hall)
+    assert [s["code"] for s in fitting[0].slots(None, 0.0)["services"]] == ["K"]
+    fitting[0].close()
