@@ -243,6 +243,22 @@ def test_a_make_up_working_day_counts(appeals_hall: Callable[..., AppealsHall]) 
     assert holiday["deadline"] == "2026-10-09T00:00:00+08:00"
 
 
+def test_events_a_crash_left_unsent_go_out_at_the_next_start(tmp_path: Path) -> None:
+    path = tmp_path / "appeals.sqlite"
+    book = AppealBook(path, AppealsSection(), CALENDAR.calendar(), TZ)
+    filed = book.handle("file", {"request_id": "r1", "category": "invoice", "channel": "kiosk", "source": "k",
+                                 "phrases": ["slow"]}, at("2026-09-30T15:00").timestamp())
+    book.check_deadlines(at("2026-10-08T15:00").timestamp())  # the alarm is committed ...
+    book.close()  # ... and the process dies before handing it to the bus
+    sent: list[tuple[str, dict[str, Any]]] = []
+    desk = AppealsDesk(AppealBook(path, AppealsSection(), CALENDAR.calendar(), TZ), lambda topic, payload: sent.append((topic, payload)),
+                       "device/ticketer/event", clock=lambda: at("2026-10-08T15:01").timestamp())
+    assert [(t, p["kind"], p["data"]["ref"]) for t, p in sent] == [("device/ticketer/event", "appeal_overdue", filed["appeal"]["ref"])]
+    desk.tick()  # raised once: not again
+    assert len(sent) == 1
+    desk.close()
+
+
 # ---------------------------------------------------------------- privacy
 
 

@@ -13,7 +13,6 @@ ticketer.appeals_book; analysis and the CSV ledger are ticketer.appeals_report.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from datetime import datetime, tzinfo
@@ -24,8 +23,6 @@ from pydantic import Field, field_validator, model_validator
 
 from taxhall.bus import BusMessage
 from taxhall.config import ConfigSection, DeviceConfig
-
-log = logging.getLogger("ticketer.appeals")
 
 PHRASE_TAG = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 CHANNELS = ("kiosk", "web", "phone", "counter")
@@ -142,7 +139,7 @@ class AppealBookLike(Protocol):
 class AppealsDesk:
     """The appeals book on the bus: `appeals/req/{op}` and the deadline events (a ticketer Desk)."""
 
-    def __init__(self, book: "AppealBookLike", publish_event: Callable[[str, dict[str, Any]], Any], event_topic: str,
+    def __init__(self, book: AppealBookLike, publish_event: Callable[[str, dict[str, Any]], Any], event_topic: str,
                  clock: Callable[[], float] = time.time) -> None:
         self.book = book
         self.publish_event = publish_event
