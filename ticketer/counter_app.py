@@ -153,7 +153,11 @@ def _run_window(desk: CounterDesk, size: str, fullscreen: bool, screenshot: str 
             self._choose([(f"{code} {name}", code) for code, name in services.items()], desk.transfer)
 
         def ask_appeal(self) -> None:
-            open_appeal_popup(appeals)
+            def fetch() -> None:  # the categories come over the bus: not on the UI thread
+                appeals.categories()
+                Clock.schedule_once(lambda dt: open_appeal_popup(appeals))
+
+            threading.Thread(target=fetch, daemon=True).start()
 
         def ask_pause(self) -> None:
             self._choose([(words(PAUSE_REASONS, r, desk.lang), r) for r in PAUSE_REASONS], desk.pause)
