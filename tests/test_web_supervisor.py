@@ -164,6 +164,13 @@ def test_statistics_are_drawn_as_charts_and_bar_tables_in_both_languages(hall_we
         english = client.get("/admin?lang=en").text
         assert "Served and no-shows by hour" in english and "By staff member" in english and "Mean wait (min)" in english
         assert "cdn" not in page.lower() and "<script src" not in page  # nothing fetched from elsewhere
+        days = client.get("/admin/stats.csv?days=3")
+        assert days.status_code == 200 and "3d-to-" in days.headers["content-disposition"]
+        lines = days.text.splitlines()
+        assert lines[0].startswith("group,key,taken,called,served") and len(lines) == 4
+        # today's row last: 3 taken, 3 called, 2 served, 1 no-show
+        assert lines[1].startswith("day,") and lines[3].startswith("day,") and ",3,3,2,1," in lines[3]
+        assert client.get("/admin/stats.csv?days=400").status_code == 400
         empty = client.get("/admin?date=2020-01-01").text
         assert 'id="no-stats"' in empty and 'id="chart-day-served"' in empty
 

@@ -35,7 +35,7 @@ from web.config import web_section
 from web.i18n import words
 from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
                        lang_of, page, require_action, session_of, sse, sse_response)
-from web.stats import day_key, day_rows, iso_day, rows_csv, stats_page
+from web.stats import day_key, day_rows, days_rows, iso_day, rows_csv, stats_page
 from web import prepare
 from web import appeals
 from web import booking
@@ -209,18 +209,25 @@ def create_app(web: WebApp) -> FastAPI:
         return str((web.bridge.state or {}).get("day") or time.strftime("%Y%m%d"))
 
     @app.get("/admin/stats.csv")
-    async def stats_csv(request: Request, date: str = "") -> Response:
+    async def stats_csv(request: Request, date: str = "", days: int = 0) -> Response:
         _, session = session_of(request)
         if session is None:
             return PlainTextResponse("log in first", status_code=401)
         day = _pick_day(date)
         if not day:
             return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
-        rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone)
-        web.log_action(session.user, "export_csv", day=day)
+        if not 0 <= days <= 366:
+            return PlainTextResponse("days: 1–366 business days up to the date, or none for the date's own statistics",
+                                     status_code=400)
+        if days:  # the whole hall's row of each day: the run the day charts draw
+            rows = await asyncio.to_thread(days_rows, web.db_path, day, days, web.section.timezone)
+            name = f"queue-stats-{days}d-to-{day}.csv"
+        else:
+            rows = await asyncio.to_thread(day_rows, web.db_path, day, web.section.timezone)
+            name = f"queue-stats-{day}.csv"
+        web.log_action(session.user, "export_csv", day=day, **({"days": days} if days else {}))
         return Response(rows_csv(rows), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="queue-stats-{day}.csv"',
-                                 "Cache-Control": "no-store"})
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
     @app.get("/admin/events")
     async def board_events(request: Request) -> Response:

@@ -33,7 +33,9 @@ WORDS: dict[str, dict[str, str]] = {
         "chart_ratings": "评价分布", "unit_tickets": "笔", "unit_min": "分钟", "unit_rating": "分（满分 5）", "unit_ratings": "条评价",
         "rating_5": "非常满意", "rating_4": "满意", "rating_3": "基本满意", "rating_2": "不满意", "rating_1": "非常不满意",
         "by_service": "按业务", "by_counter": "按窗口", "by_staff": "按工作人员", "hour": "时段", "no_stats": "当天暂无统计数据",
-        "stats_table": "分时段明细", "day_figures": "当日概览", "hours_axis": "时",
+        "stats_table": "分时段明细", "day_figures": "当日概览", "hours_axis": "时", "export_days": "导出近 14 天 CSV",
+        "k_ticket_overdue": "等候超时", "k_counter_overtime": "办理超时", "k_counter_paused_long": "窗口暂停过久",
+        "k_service_unstaffed": "业务无窗口办理", "k_hall_crowded": "排队拥堵", "k_offline_ticket_void": "离线号作废",
     },
     "en": {
         "queue": "Queue", "service": "Service", "waiting": "Waiting", "est_wait": "Est. wait", "open": "open",
@@ -67,7 +69,9 @@ WORDS: dict[str, dict[str, str]] = {
         "rating_1": "very dissatisfied",
         "by_service": "By service", "by_counter": "By counter", "by_staff": "By staff member", "hour": "Hour",
         "no_stats": "No statistics for this day yet", "stats_table": "Hour by hour", "day_figures": "The day at a glance",
-        "hours_axis": "h",
+        "hours_axis": "h", "export_days": "Export 14 days as CSV",
+        "k_ticket_overdue": "waited too long", "k_counter_overtime": "serving too long", "k_counter_paused_long": "paused too long",
+        "k_service_unstaffed": "no counter open", "k_hall_crowded": "hall crowded", "k_offline_ticket_void": "offline ticket void",
     },
 }
 

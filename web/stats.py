@@ -37,6 +37,16 @@ def day_rows(db_path: Path, day: str, timezone: str) -> list[Any]:
     return day_stats(db_path, day, resolve_tz(timezone))
 
 
+def days_rows(db_path: Path, last_day: str, days: int, timezone: str) -> list[Any]:
+    """The whole hall's StatRow (group `day`) of each of `days` business days up to `last_day`."""
+    if not db_path.exists():
+        return []
+    from ticketer.calendar import resolve_tz
+    from ticketer.stats import days_stats
+
+    return days_stats(db_path, last_day, days, resolve_tz(timezone))
+
+
 def rows_csv(rows: list[Any]) -> str:
     from ticketer.stats import render_csv
 
