@@ -117,6 +117,15 @@ def test_a_counter_closed_from_afar_serves_its_taxpayer_then_gets_no_more_ticket
     assert not desk.resume().ok and not desk.pause("break").ok and not desk.login("S2048").ok  # staff cannot reopen it
     other.login("S4096")
     assert other.call_next().ticket == "A002"  # the queue goes to the counters still open
+    # a resume from elsewhere (the dashboard) while the caller is out of service: paused again
+    mark = len(engine)
+    assert other.bus.request("queue/req/resume", {"counter": "3"})["ok"]
+
+    def states_since() -> list[object]:
+        return [state["counters"]["3"]["state"] for state in engine[mark:]]  # type: ignore[index]
+
+    assert wait_for(lambda: "idle" in states_since() and states_since()[-1] == "paused")
+    assert _engine_counter(engine, "3").get("reason") == "out_of_service"
 
     # a restart of the caller keeps it out of service
     restarted_bus = bus_factory("counter-3-restarted", role="counter")
@@ -125,6 +134,7 @@ def test_a_counter_closed_from_afar_serves_its_taxpayer_then_gets_no_more_ticket
     assert serve_service_commands(restarted_bus, restarted, state_file) is not None
     assert restarted.screen.closed is not None and not restarted.call_next().ok
     assert wait_for(lambda: restarted.screen.pause_reason == "out_of_service")
+    restarted_bus.close()  # one caller per counter from here on
 
     reply = send_command(operator, "counter-3", "in_service")
     assert reply["state"] == "online" and reply["counter"] == "idle"  # our pause ended, nobody else's

@@ -198,7 +198,7 @@ class CounterDesk:
         if screen.closed is not None and screen.state == "idle" and screen.staff:
             # Out of service yet open in the engine (a restart, a resume from elsewhere, a
             # ticket just done): pause it — from a thread, a bus callback must not wait.
-            threading.Thread(target=self._pause_for_service, name="oos-pause", daemon=True).start()
+            threading.Thread(target=self._pause_for_service, args=(False,), name="oos-pause", daemon=True).start()
 
     # ------------------------------------------------------------------ out of service
 
@@ -222,13 +222,16 @@ class CounterDesk:
         closure = self.screen.closed or OutOfService()
         return closure.reason(self.lang, "本窗口暂停服务，请到其他窗口办理", "This counter is out of service; please go to another counter")
 
-    def _pause_for_service(self) -> DeskScreen:
-        screen = self.screen
-        if screen.closed is None or screen.state != "idle" or not screen.staff:
-            return screen  # nobody logged in, already paused (ours or a break), or a ticket in hand
-        if not self._pausing.acquire(blocking=False):
-            return screen  # another thread is asking the engine right now
+    def _pause_for_service(self, wait: bool = True) -> DeskScreen:
+        """Pauses the counter in the engine if it is out of service yet open there. `wait`:
+        after another thread's pause in flight (the answer should say how it ended); else
+        leave it to that thread."""
+        if not self._pausing.acquire(blocking=wait):
+            return self.screen
         try:
+            screen = self.screen
+            if screen.closed is None or screen.state != "idle" or not screen.staff:
+                return screen  # nobody logged in, already paused (ours or a break), or a ticket in hand
             return self._act("pause", reason=OUT_OF_SERVICE)
         finally:
             self._pausing.release()
