@@ -62,7 +62,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from provisioning.acl import ROLES, Account, AclError, check_name
+from provisioning.acl import Account, AclError, check_name
 from provisioning.enrol import EnrolError, Enrolment, ca_pin, check_enrolment_url, write_qr
 
 log = logging.getLogger("provisioning.enrolment")
@@ -453,8 +453,10 @@ def issue_code(credentials: Path, hall: str, device: str, role: str, broker: str
     from provisioning.credentials import CredentialsError, Plan, make_credentials, merge_accounts, read_devices_file
 
     check_name(device)
-    if role not in ROLES or role in ("operator", "bridge"):
-        raise EnrolError(f"--role {role}: a device role ({', '.join(r for r in ROLES if r not in ('operator', 'bridge'))})")
+    from provisioning.init import ROLES as DEVICE_ROLES  # what `init` writes a config for
+
+    if role not in DEVICE_ROLES:
+        raise EnrolError(f"--role {role}: a device role ({', '.join(DEVICE_ROLES)})")
     if valid_s <= 0:
         raise EnrolError("--valid-for must be more than nothing, e.g. 30m or 24h")
     check_enrolment_url(url)
@@ -515,15 +517,15 @@ def parse_duration(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`provision enrol`: issue a code (hall server) or use one (device)."""
+    from provisioning.init import ROLES as DEVICE_ROLES
     from provisioning.init import add_hardware_arguments
 
     issue = parser.add_argument_group("on the hall server: make a code (with --device ID from the taxhall options)")
-    issue.add_argument("--role", choices=[r for r in ROLES if r not in ("operator", "bridge")],
-                       help="the new device's role")
+    issue.add_argument("--role", choices=DEVICE_ROLES, help="the new device's role")
     issue.add_argument("--credentials", type=Path, default=DEFAULT_CREDENTIALS, metavar="DIR",
                        help=f"the hall's credentials folder (default {DEFAULT_CREDENTIALS})")
-    issue.add_argument("--url", metavar="URL", help=f"the enrolment service as devices reach it "
-                       f"(default http://<broker host>:{DEFAULT_PORT}/enrol)")
+    issue.add_argument("--url", metavar="URL", help=f"the enrolment service as devices reach it (default "
+                       f"http://<broker host>:{DEFAULT_PORT}/enrol; https://… in a TLS hall)")
     issue.add_argument("--valid-for", type=parse_duration, default=DEFAULT_VALID_S, metavar="DURATION",
                        help="how long the code works, e.g. 30m, 24h (default), 2d")
     issue.add_argument("--qr-out", type=Path, metavar="PNG", help="where to write the QR code "
