@@ -132,7 +132,7 @@ def test_the_dashboard_owns_reassigns_answers_follows_up_and_exports(appeals_web
         assert "zhang" in page  # who did it
 
         analysis = client.get("/admin/appeals?state=all").text
-        assert 'id="per-category"' in analysis and "invoice" in analysis
+        assert 'id="per-category"' in analysis and "<td>发票</td>" in analysis and "近 8 周 · 共 1 件" in analysis
         ledger = client.get("/admin/appeals.csv")
         rows = list(csv.DictReader(io.StringIO(ledger.text.lstrip("\ufeff"))))
         assert rows[0]["ref"] == ref and rows[0]["phone"] == "139****5678" and rows[0]["satisfaction"] == "5"

@@ -42,7 +42,7 @@ WORDS: dict[str, dict[str, str]] = {
         "open_contact": "查看完整电话（记录在案）", "by": "经办人", "received_by": "首问受理人", "none": "无",
         "ch_kiosk": "自助机", "ch_web": "网站", "ch_phone": "电话", "ch_counter": "窗口", "all": "全部", "tags": "标签",
         "sat_5": "非常满意", "sat_4": "满意", "sat_3": "基本满意", "sat_2": "不满意", "sat_1": "非常不满意", "record": "记录",
-        "due_soon": "即将到期", "rate_title": "您对答复满意吗？", "rated": "谢谢您的评价",
+        "due_soon": "即将到期", "window": "近 {weeks} 周 · 共 {total} 件", "rate_title": "您对答复满意吗？", "rated": "谢谢您的评价",
     },
     "en": {
         "appeal_title": "Opinion book · taxpayer appeals",
@@ -67,6 +67,7 @@ WORDS: dict[str, dict[str, str]] = {
         "ch_kiosk": "kiosk", "ch_web": "web", "ch_phone": "phone", "ch_counter": "counter", "all": "All", "tags": "Tags",
         "sat_5": "very satisfied", "sat_4": "satisfied", "sat_3": "fairly satisfied", "sat_2": "dissatisfied",
         "sat_1": "very dissatisfied", "record": "Record", "due_soon": "due soon",
+        "window": "last {weeks} weeks · {total} appeals",
         "rate_title": "Are you satisfied with the answer?", "rated": "Thank you for your rating",
     },
 }
@@ -74,6 +75,17 @@ WORDS: dict[str, dict[str, str]] = {
 
 def _words(request: Request) -> dict[str, str]:
     return WORDS[lang_of(request)]
+
+
+def tag_labels(categories: list[dict[str, Any]], lang: str) -> dict[str, str]:
+    """Category and phrase tags in words: invoice → 发票, invoice.slow → 发票 · 开票太慢."""
+    labels: dict[str, str] = {}
+    for category in categories:
+        name = category["name_en" if lang == "en" else "name"]
+        labels[category["tag"]] = name
+        for phrase in category.get("phrases", []):
+            labels[f"{category['tag']}.{phrase['tag']}"] = f"{name} · {phrase['text_en' if lang == 'en' else 'text']}"
+    return labels
 
 
 def router(web: WebApp) -> APIRouter:
@@ -188,10 +200,12 @@ def router(web: WebApp) -> APIRouter:
             return login_first()
         listed = await ask("list", state="all" if state == "all" else "open")
         found = await ask("analysis", weeks=max(1, min(weeks, 104)))
+        catalog = await ask("catalog")
         if not listed.get("ok") or not found.get("ok"):
             return page(request, "unavailable.html", status=503, extra_words=WORDS)
         return page(request, "admin_appeals.html", extra_words=WORDS, user=session.user, csrf=session.csrf,
-                    appeals=listed["appeals"], analysis=found["analysis"], state=state, weeks=weeks)
+                    appeals=listed["appeals"], analysis=found["analysis"], state=state, weeks=weeks,
+                    labels=tag_labels(catalog.get("categories", []), lang_of(request)))
 
     @routes.get("/admin/appeals.csv")
     async def ledger(request: Request) -> Response:
