@@ -157,8 +157,10 @@ def test_an_appeal_filed_at_the_kiosk_is_owned_reassigned_answered_and_followed_
     # 首问负责制: the service team received it and owns it; a reassignment says who and why.
     got = hall.ask(hall.web, "get", ref=ref)["appeal"]
     assert got["owner"] == got["received_by"] == "纳税服务组" and got["phone"] == "139****5678"
-    moved = hall.ask(hall.web, "assign", ref=ref, owner="发票组", by="zhang", reason="invoice printer at window B")
+    moved = hall.ask(hall.web, "assign", request_id="w-1", ref=ref, owner="发票组", by="zhang", reason="invoice printer at window B")
     assert moved["ok"] and moved["appeal"]["owner"] == "发票组"
+    # The dashboard's retry after a lost answer gets the same answer, and the history one line.
+    assert hall.ask(hall.web, "assign", request_id="w-1", ref=ref, owner="发票组", by="zhang", reason="invoice printer at window B") == moved
     assert hall.ask(hall.web, "assign", ref=ref, owner="发票组", by="zhang", reason="again")["error"]["code"] == "same_owner"
     assert hall.ask(hall.web, "follow_up", ref=ref, kind="feedback", by="li")["error"]["code"] == "not_answered"
 
