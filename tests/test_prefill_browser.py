@@ -141,3 +141,22 @@ def test_the_page_and_the_server_apply_the_same_rules(hall_web: Callable[..., Ha
         on_server = set((check_request({**form, **{f"item{i}_rate": "10" for i in range(3)}}).errors or {}))
         assert in_page == on_server, (case, in_page, on_server)
         assert (page.query_selector("#qr svg") is not None) == (not on_server), case
+
+
+def test_leaving_the_code_page_asks_first(hall_web: Callable[..., HallWeb], browser: Any) -> None:  # noqa: F811
+    hall = hall_web()
+    page = browser.new_page()
+    page.goto(f"{hall.url}/prepare?kind=header")
+    page.fill("#buyer_name", "李建国")
+    page.click("#make")
+    page.wait_for_selector("#qr svg")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.click("#lang-switch")  # the language switch would leave the page: the code would be gone
+    assert asked and "已下载二维码图片了吗" in asked[0]
+    assert page.query_selector("#qr svg") is not None  # still here
