@@ -13,7 +13,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "recall_limit": ("重呼次数已到上限，可标记过号", "Recall limit reached; mark as no-show"),
     "unknown_service": ("没有这项业务", "No such service"),
     "unknown_counter": ("没有这个窗口", "No such counter"),
-    "service_closed": ("该业务现在不在办理时间", "This service is closed now"),
+    "service_closed": ("该业务现在暂停取号（不在办理时间或值班长已暂停）", "This service is not taking tickets now (outside its hours, or stopped by the duty supervisor)"),
     "daily_limit": ("该业务今日号已取完", "No more tickets for this service today"),
     "already_rated": ("已经评价过了，谢谢", "Already rated, thank you"),
     "unknown_ticket": ("找不到这个号", "Ticket not found"),
