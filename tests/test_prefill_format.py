@@ -199,3 +199,10 @@ def test_the_key_command_prints_the_line_devices_need(tmp_path: Path, capsys: py
     assert line.startswith('prefill_keys = ["ed25519:') and KioskSection.model_validate(
         {"prefill_keys": [line.split('"')[1]]}).prefill_keys
     assert main([str(path)]) == 0 and capsys.readouterr().out.strip() == line  # the same key the second time
+
+
+def test_every_word_of_the_prepare_pages_has_both_languages() -> None:
+    from web.prepare import WORDS
+
+    assert set(WORDS["zh"]) == set(WORDS["en"])
+    assert all(WORDS["zh"].values()) and all(WORDS["en"].values())

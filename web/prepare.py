@@ -57,7 +57,8 @@ WORDS: dict[str, dict[str, str]] = {
         c_where_request="请在有效期内携带本人身份证到办税服务厅：在24小时自助区的自助办税终端点击“自助代开发票”，放置身份证后，"
                         "在“购买方信息”页面扫描此二维码，核对后确认即可；也可到发票业务窗口出示此二维码。",
         c_where_header="开票时出示此二维码：在自助终端“扫码开票”或“自助代开发票”的“购买方信息”页面扫描，或请窗口工作人员扫描。",
-        c_check="请核对", c_again="重新填写", c_leave="离开本页后二维码不再显示（本网站不保存）。已下载二维码图片了吗？", c_private="二维码只含开票所需信息，不含证件号码；本网站不保存您填写的内容。",
+        c_check="请核对", c_again="重新填写", c_leave="离开本页后二维码不再显示（本网站不保存）。已下载二维码图片了吗？",
+        c_private="二维码只含开票所需信息，不含证件号码；本网站不保存您填写的内容。",
     ),
     "en": dict(
         p_title="Prepare a request (no forms at the hall)",
@@ -89,8 +90,8 @@ WORDS: dict[str, dict[str, str]] = {
         c_where_header="Show this code when an invoice is made out to you: scan it on a kiosk's \"Buyer\" screen "
                        "(invoice from a QR code, or self-invoicing), or ask the counter staff to scan it.",
         c_check="Please check", c_again="Fill in another",
-        c_leave="Once you leave this page the code is not shown again (nothing is kept). Have you downloaded it?", c_private="The code holds only what the invoice needs, "
-                                                                     "no ID numbers; this website keeps nothing you typed.",
+        c_leave="Once you leave this page the code is not shown again (nothing is kept). Have you downloaded it?",
+        c_private="The code holds only what the invoice needs, no ID numbers; this website keeps nothing you typed.",
     ),
 }
 
