@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from taxhall.bus.schemas import now_iso
 from tests.ticketer_helpers import wait_for
 from tests.web_support import HallWeb, hall_web, ticketer  # noqa: F401
 from ticketer.appeals import AppealsDesk, AppealsSection
@@ -149,6 +150,12 @@ def test_an_overdue_appeal_shows_on_the_dashboard(appeals_web: Callable[[], Hall
     clock.now += 8 * 86400  # more than one working day later, whatever the weekday
     hall.engine.tick()
     assert wait_for(lambda: any(a["kind"] == "appeal_overdue" and ref in a["message"] for a in hall.app.bridge.board()["alarms"]))
+    # The engine republishes its own (queue) alarms, as on any change of them: the appeal's stays.
+    hall.engine.bus.publish("queue/alarms", {**hall.engine.engine.alarm_snapshot(), "at": now_iso()}, qos=1, retain=True)
+    # A notice sent after it arrives after it: once the notice is seen, the snapshot was handled.
+    hall.engine.bus.publish("display/notice", {"text": "测试", "text_en": "test", "at": now_iso(), "by": "test"}, qos=1, retain=True)
+    assert wait_for(lambda: (hall.app.bridge.notice or {}).get("text") == "测试")
+    assert any(a["kind"] == "appeal_overdue" for a in hall.app.bridge.board()["alarms"])
     with httpx.Client(base_url=hall.url) as client:
         hall.login(client)
         listing = client.get("/admin/appeals").text

@@ -187,12 +187,14 @@ class HallBridge:
         self._wake_pages(board)
 
     def _on_alarms(self, message: BusMessage) -> None:
-        """The engine's whole set of raised alarms: it replaces what the events of that device
-        left here (an event missed while this process was away is made good)."""
+        """The engine's whole set of raised alarms: it replaces the queue alarms the events of
+        that device left here (an event missed while this process was away is made good). The
+        desks beside the queue on the same device (appeals: `appeal:{ref}`) raise their own and
+        are not in the engine's set, so they stay."""
         snapshot = message.data
         device = snapshot.device
         with self._lock:
-            for key in [k for k, a in self.alarms.items() if a["device"] == device]:
+            for key in [k for k, a in self.alarms.items() if a["device"] == device and not k.startswith(f"{device}:appeal:")]:
                 del self.alarms[key]
             for alarm in snapshot.alarms:
                 self.alarms[f"{device}:{alarm.key}"] = {"device": device, "kind": alarm.kind, "severity": alarm.severity,
