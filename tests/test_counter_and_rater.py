@@ -248,7 +248,7 @@ def test_the_real_caller_and_pad_close_from_afar_and_stay_closed_after_a_restart
     engine: list[dict[str, object]] = []
     operator.subscribe("queue/state", lambda m: engine.append(m.data.model_dump()))
     caller = start("counter", "counter-7", "--staff", "S7")
-    start("rater", "rater-7")
+    pad = start("rater", "rater-7")
     try:
         assert wait_for(lambda: all("online" in seen for seen in statuses.values()), 60)
         assert wait_for(lambda: _engine_counter(engine, "7").get("state") == "idle", 20)  # --staff logged in
@@ -263,6 +263,7 @@ def test_the_real_caller_and_pad_close_from_afar_and_stay_closed_after_a_restart
         send_command(operator, "rater-7", "out_of_service", timeout_s=10)
         assert wait_for(lambda: statuses["rater-7"][-1] == "out_of_service")
 
+        assert wait_for(lambda: any("Start application main loop" in line for line in pad), 60)  # not mid-start
         send_command(operator, "rater-7", "restart", timeout_s=10)
         assert processes[1].wait(timeout=30) == 0
         assert wait_for(lambda: statuses["rater-7"][-1] == "offline")
@@ -277,7 +278,11 @@ def test_the_real_caller_and_pad_close_from_afar_and_stay_closed_after_a_restart
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
     logs = ["".join(lines) for lines in outputs]
     assert "command out_of_service" in logs[0] and "from ops-li" in logs[0]
     assert not any("Traceback" in log for log in logs), logs
