@@ -66,6 +66,7 @@ def file_one(client: httpx.Client, **fields: Any) -> httpx.Response:
 def test_filing_and_looking_up_on_the_web(appeals_web: Callable[[], HallWeb]) -> None:
     hall = appeals_web()
     with httpx.Client(base_url=hall.url) as client:
+        assert wait_for(lambda: 'href="/appeal" id="link-appeal"' in client.get("/").text)  # offered on the home page
         form = client.get("/appeal")
         assert form.status_code == 200 and "意见簿" in form.text and "等候时间太长" in form.text
         # Without the form's own token (a post from another site) nothing is filed.

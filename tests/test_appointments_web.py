@@ -18,6 +18,7 @@ import pytest
 from taxhall.broker import free_port
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig, Overrides, load_config
+from tests.ticketer_helpers import wait_for
 from ticketer.appointments import AppointmentsSection, open_desk
 from ticketer.config import TicketerSection
 from ticketer.engine import Engine
@@ -91,6 +92,7 @@ def test_a_booking_through_the_pages(site: Callable[..., BookingSite]) -> None:
     s = site()
     day = s.tomorrow()
     with s.client() as client:
+        assert wait_for(lambda: 'href="/book" id="link-book"' in client.get("/").text)  # offered on the home page
         services = client.get("/book")
         assert services.status_code == 200 and 'id="service-B"' in services.text and "发票业务" in services.text
         days = client.get("/book", params={"service": "B", "day": day})

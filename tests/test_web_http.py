@@ -27,6 +27,14 @@ def test_home_shows_waiting_per_service_and_whether_open(hall_web: Callable[...,
     assert "综合业务" in row and '<td class="waiting">2</td>' in row and "办理中" in row
     english = httpx.get(hall.url + "/?lang=en")
     assert "Waiting" in english.text and english.cookies.get("lang") == "en"
+    # Before coming: a hall whose ticketer keeps no appointment or appeal book links only
+    # the pre-filled requests, and says so at once on the others rather than after a time-out.
+    links = re.findall(r'<a href="(/[a-z]+)" id="link-', page.text)
+    assert links == ["/prepare"] and "来厅之前" in page.text
+    assert httpx.get(hall.url + "/prepare").status_code == 200
+    for link in ("/book", "/appeal"):
+        answer = httpx.get(hall.url + link)
+        assert answer.status_code == 404 and "本厅暂未开通这项服务" in answer.text, link
 
 
 def test_ticket_page_updates_live_when_a_counter_calls_it(hall_web: Callable[..., HallWeb]) -> None:

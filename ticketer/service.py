@@ -92,10 +92,13 @@ class TicketerService:
             bus.serve(f"queue/req/{op}", self._responder(dispatch[op]))
 
     def add_desk(self, desk: Desk) -> None:
-        """Serves a desk's requests beside the queue's (before `start`)."""
+        """Serves a desk's requests beside the queue's; `queue/state` lists it (`desks`)."""
         for suffix, respond in desk.requests().items():
             self.bus.serve(suffix, self._desk_responder(respond))
-        self._desks.append(desk)
+        with self._lock:
+            self._desks.append(desk)
+            self._force_state = True
+        self._state_wanted.set()
 
     def _desk_responder(self, respond: Callable[[BusMessage], dict[str, Any]]) -> Callable[[BusMessage], dict[str, Any]]:
         def answer(message: BusMessage) -> dict[str, Any]:
@@ -134,6 +137,8 @@ class TicketerService:
     def _publish_state(self) -> None:
         with self._lock:
             snapshot = self.engine.snapshot()
+            if self._desks:
+                snapshot["desks"] = sorted({suffix.split("/")[0] for desk in self._desks for suffix in desk.requests()})
             alarms = self.engine.alarm_snapshot()
             force, self._force_state = self._force_state, False
         if force or snapshot != self._published:

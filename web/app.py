@@ -74,7 +74,7 @@ def create_app(web: WebApp) -> FastAPI:
     async def home(request: Request) -> HTMLResponse:
         state = web.bridge.state
         services = (state or {}).get("services", {})
-        return page(request, "home.html", services=services, have_state=state is not None,
+        return page(request, "home.html", services=services, have_state=state is not None, desks=(state or {}).get("desks", []),
                      hall_open=any(s.get("open") for s in services.values()))
 
     async def resolve(token: str) -> dict[str, Any] | None:

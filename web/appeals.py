@@ -15,7 +15,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from web.auth import LoginThrottle
-from web.pages import WebApp, after_action, bus_request, client_of, lang_of, page, require_action, session_of
+from web.i18n import words
+from web.pages import WebApp, after_action, bus_request, client_of, lang_of, offers, page, require_action, session_of
 
 APPEAL_CSRF_COOKIE = "th_appeal"
 FILINGS_PER_WINDOW = 5  # appeals one client address may file per window
@@ -114,6 +115,8 @@ def router(web: WebApp) -> APIRouter:
 
     @routes.get("/appeal", response_class=HTMLResponse)
     async def appeal_form(request: Request) -> HTMLResponse:
+        if not offers(web, "appeals"):
+            return page(request, "unavailable.html", status=404, message=words(lang_of(request))["not_offered"])
         return await form_page(request)
 
     @routes.post("/appeal")

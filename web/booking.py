@@ -27,7 +27,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from web.auth import LoginThrottle
-from web.pages import WebApp, bus_request, client_of, lang_of, no_store, page, session_of
+from web.i18n import words
+from web.pages import WebApp, bus_request, client_of, lang_of, no_store, offers, page, session_of
 
 BOOK_CSRF_COOKIE = "th_book"
 BOOKINGS_PER_ADDRESS = 10  # bookings one client address may make ...
@@ -143,6 +144,8 @@ def router(web: WebApp) -> APIRouter:
 
     @routes.get("/book", response_class=HTMLResponse)
     async def book_page(request: Request, service: str = "", day: str = "", slot: str = "") -> Response:
+        if not offers(web, "appointments"):
+            return show(request, "unavailable.html", status=404, message=words(lang_of(request))["not_offered"])
         reply = await ask("slots", **({"service": service} if service else {}))
         if not reply.get("ok"):
             code = (reply.get("error") or {}).get("code")

@@ -6,6 +6,10 @@ LANGS = ("zh", "en")
 
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
+        "before_you_come": "来厅之前", "not_offered": "本厅暂未开通这项服务",
+        "link_book": "预约办税：选好业务和时段，到厅签到优先叫号",
+        "link_prepare": "免填单：在手机上先填好开票申请，带二维码来厅扫码确认",
+        "link_appeal": "意见簿：反映问题、提出诉求，凭编号查询办理进度",
         "queue": "排队情况", "service": "业务", "waiting": "等候人数", "est_wait": "预计等候", "open": "办理中",
         "closed": "已停止取号", "hall_open": "大厅开放中", "hall_closed": "大厅已关闭", "no_data": "暂无排队数据",
         "your_ticket": "您的号码", "ahead": "前面还有", "people": "人", "minutes": "分钟", "waiting_state": "等候中",
@@ -38,6 +42,10 @@ WORDS: dict[str, dict[str, str]] = {
         "k_service_unstaffed": "业务无窗口办理", "k_hall_crowded": "排队拥堵", "k_offline_ticket_void": "离线号作废",
     },
     "en": {
+        "before_you_come": "Before you come", "not_offered": "This hall does not offer this service",
+        "link_book": "Book an appointment: pick a service and a time, check in for priority",
+        "link_prepare": "Fill in an invoice request on your phone and bring its QR code",
+        "link_appeal": "Tell us about a problem or a request; follow it by its reference",
         "queue": "Queue", "service": "Service", "waiting": "Waiting", "est_wait": "Est. wait", "open": "open",
         "closed": "closed", "hall_open": "The hall is open", "hall_closed": "The hall is closed", "no_data": "No queue data yet",
         "your_ticket": "Your number", "ahead": "People ahead", "people": "", "minutes": "min", "waiting_state": "waiting",

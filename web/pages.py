@@ -151,3 +151,11 @@ def after_action(request: Request, reply: dict[str, Any], back: str = "/admin") 
         return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
     sep = "&" if "?" in back else "?"
     return RedirectResponse(back + ("" if reply.get("ok") else f"{sep}error=" + reply["error"]["code"]), status_code=303)
+
+
+def offers(web: "WebApp", desk: str) -> bool:
+    """Whether the hall's ticketer keeps `desk` (appointments, appeals), from `queue/state`:
+    a hall without it gets an answer at once rather than a bus time-out. Before the first
+    state arrives the page tries anyway."""
+    state = web.bridge.state
+    return state is None or desk in state.get("desks", [])

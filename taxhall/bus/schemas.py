@@ -202,6 +202,8 @@ class QueueState(Message):
     seq: int = Field(ge=0, description="last call sequence number")
     services: dict[str, ServiceState]
     counters: dict[str, CounterState]
+    desks: list[str] = Field([], description="the books the ticketer keeps beside the queue (`appointments`, `appeals`): "
+                                              "their pages and tiles are offered only when listed")
 
 
 class RaisedAlarm(Message):
