@@ -353,7 +353,7 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
         hall, device, broker_url = enrolment.hall, enrolment.device, enrolment.broker
         # the config the credentials will go into must be right before the one-time code is spent
         check_text(config_text(Identity(role, hall, device, broker_url), hardware,
-                               {"username": device, "password_file": str(etc / "mqtt-password")}, {}), out, role)
+                               {"username": device, "password_file": str(etc / "mqtt-password")}, {}), out, role).unlink()
         from provisioning.enrolment import fetch_grant
 
         grant = fetch_grant(enrolment)
