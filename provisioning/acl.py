@@ -67,10 +67,6 @@ OWN_RIGHTS: tuple[tuple[str, str], ...] = (
 )
 ANSWER_RIGHT = ("write", "device/+/reply")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class AclError(ValueError):
-    """A device list the ACL cannot be made from; str() is one line."""
 # Appointments (预约办税, docs/appointments.md): the ticketer's appointment desk answers; the web
 # books, looks up, cancels and shows the dashboard; dispensers and kiosks check in by code or QR.
 APPOINTMENT_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
@@ -79,6 +75,10 @@ APPOINTMENT_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "kiosk": (("write", "appointments/req/check_in"), ("write", "appointments/req/lookup")),
     "web": tuple(("write", f"appointments/req/{op}") for op in ("slots", "book", "lookup", "cancel", "list", "stats")),
 }
+
+
+class AclError(ValueError):
+    """A device list the ACL cannot be made from; str() is one line."""
 
 
 @dataclass(frozen=True)
