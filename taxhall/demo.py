@@ -67,6 +67,7 @@ class DemoPorts:
     printer_control: int
     led: int
     kiosk_printer: int
+    web: int
 
 
 def _built(module: str) -> bool:
@@ -76,9 +77,12 @@ def _built(module: str) -> bool:
         return False
 
 
-def demo_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice]:
-    """The hall's devices, wired to each other's simulated hardware."""
+def demo_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill_key: str = "") -> list[DemoDevice]:
+    """The hall's devices, wired to each other's simulated hardware. `prefill_key`: the public
+    key of the hall's pre-filled request codes (the web signs them; kiosk and counters read them)."""
     printouts, led_frames = out / "printouts", out / "led"
+    prefill = f'prefill_keys = ["{prefill_key}"]\n' if prefill_key else ""
+    users = data_dir / "web" / "users.toml"
     devices = [
         DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite)"),
         DemoDevice("gateway", ["gateway", "--listen", f"127.0.0.1:{ports.gateway}"],
@@ -95,9 +99,9 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice
                    config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'),
         # the counters log in once, at start: the queue engine must be there to hear it
         DemoDevice("counter-1", ["counter", "--counter", "1", "--staff", "S1001", "--size", "800x500"],
-                   "counter caller, window 1", screen=True, after="ticketer"),
+                   "counter caller, window 1", screen=True, after="ticketer", config=f"[counter]\n{prefill}" if prefill else ""),
         DemoDevice("counter-2", ["counter", "--counter", "2", "--staff", "S1002", "--size", "800x500"],
-                   "counter caller, window 2", screen=True, after="ticketer"),
+                   "counter caller, window 2", screen=True, after="ticketer", config=f"[counter]\n{prefill}" if prefill else ""),
         DemoDevice("rater-1", ["rater", "--counter", "1", "--size", "800x500"], "rating pad, window 1", screen=True),
         DemoDevice("display-hall", ["display", "hall", "--size", "1280x720"], "hall screen with voice", screen=True,
                    config=f'[display_hall]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
@@ -105,13 +109,20 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice
         DemoDevice("display-led", ["display", "led"], "LED window board of counter 1",
                    config=f'[[display_led.boards]]\nport = "socket://127.0.0.1:{ports.led}"\ncounter = "1"\n'
                           'width = 128\nheight = 32\n'),
+        DemoDevice("web", ["web", "--listen", f"127.0.0.1:{ports.web}"],
+                   f"the hall on the web: http://127.0.0.1:{ports.web}/ — phones' queue, /book, /prepare, /appeal; "
+                   f"the supervisor's /admin (user duty, password demo)", after="ticketer",
+                   makes=(MadeFile(users, ("-m", "web.demo_users")),),
+                   config=f'[web]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
+                          f'users_file = "{users}"\nticketer_db = "{data_dir / "ticketer" / "ticketer" / "queue.sqlite"}"\n'
+                          f'prefill_key_file = "{data_dir / "web" / "prefill-ed25519.pem"}"\n'),
     ]
     if _built("kiosk.app"):
-        devices += kiosk_devices(ports, out, data_dir)
+        devices += kiosk_devices(ports, out, data_dir, prefill)
     return devices
 
 
-def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevice]:
+def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill: str = "") -> list[DemoDevice]:
     """The kiosk and its own simulated printer, ID-card reader (the demo taxpayers' cards, the
     first on the reader) and QR scanner, on the demo's tax gateway."""
     cards, reader, scanner = data_dir / "idreader-1" / "cards.json", data_dir / "idreader-1.pty", data_dir / "scanner-1.pty"
@@ -129,9 +140,22 @@ def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path) -> list[DemoDevic
                                "--reader", str(reader), "--scanner", str(scanner)],
                    "24-hour self-service kiosk", screen=True, waits_for=(reader, scanner),
                    config=f'[kiosk]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
-                          f'voice_player = ""\n[printer]\nstatus_interval_s = 1.0\n'
+                          f'voice_player = ""\n{prefill}[printer]\nstatus_interval_s = 1.0\n'
                           f'[gateway]\nurl = "http://127.0.0.1:{ports.gateway}"\n'),
     ]
+
+
+def _prefill_key(data_dir: Path) -> str:
+    """The public key of the demo hall's pre-filled request codes, the private key made first
+    (as `taxhall web` would on its first start) so kiosk and counters can be given it."""
+    from taxhall.prefill import public_key_text
+    from taxhall.prefill_keys import SigningKeyError, load_or_create_signing_key
+
+    try:
+        return public_key_text(load_or_create_signing_key(data_dir / "web" / "prefill-ed25519.pem").public_key())
+    except SigningKeyError as exc:
+        say(f"pre-filled codes are off in this demo: {exc}")
+        return ""
 
 
 def _port_is_free(port: int) -> bool:
@@ -187,8 +211,9 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
         else:
             say("no X server (install xvfb); devices with screens are left out")
 
-    ports = DemoPorts(*(free_port() for _ in range(5)))
-    devices = [d for d in demo_devices(ports, out, data_dir) if not d.screen or env.get("DISPLAY")]
+    web_port = 8080 if not args.out and _port_is_free(8080) else free_port()
+    ports = DemoPorts(*(free_port() for _ in range(5)), web=web_port)
+    devices = [d for d in demo_devices(ports, out, data_dir, _prefill_key(data_dir)) if not d.screen or env.get("DISPLAY")]
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     watcher = HallBus(load_config(None, "demo", Overrides(broker=broker.url, hall=hall, device="demo-watch",
