@@ -76,8 +76,9 @@ def screenshot_responder(timeout_s: float = 5.0) -> Callable[[Any], dict[str, An
 
         # Only once the app runs: importing Kivy's window from this (bus) thread would make it
         # Kivy's main thread and break the screen.
-        app_module = sys.modules.get("kivy.app")
-        if app_module is None or app_module.App.get_running_app() is None:
+        # While Kivy is still importing, kivy.app is in sys.modules but has no App yet.
+        app_class = getattr(sys.modules.get("kivy.app"), "App", None)
+        if app_class is None or app_class.get_running_app() is None:
             raise RequestRejected("not_ready", "the screen is not up yet")
         Clock = sys.modules["kivy.clock"].Clock
         Window = sys.modules["kivy.core.window"].Window
