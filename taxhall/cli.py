@@ -149,6 +149,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                target_sections={"hall": "display.hall_app:SECTIONS", "led": "display.led_service:SECTIONS"}),
     Subcommand("monitor", "device health of a hall or a fleet (monitor [--fleet] [--json] [--prometheus HOST:PORT])",
                target="taxhall.monitor:run"),
+    Subcommand("command", "an operator's remote command to one device, and its answer (command DEVICE NAME [KEY=VALUE ...])",
+               target="taxhall.operator_command:run"),
     Subcommand("web", "the hall on the web: mobile queue page and supervisor dashboard (web --listen HOST:PORT)",
                target="web.app:run", target_sections="web.config:SECTIONS"),
     Subcommand("provision", "technician tools: detect hardware, write config, self-test (provision detect ...)",
