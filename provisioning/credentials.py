@@ -16,6 +16,10 @@ DIR is the hall's credentials folder, kept by the technician (it holds the CA ke
     DIR/devices/ID/             what goes onto device ID: mqtt-password, bus.toml, and with
                                 --tls ca.crt, client.crt, client.key; enrol.png (provision enrol)
 
+Every hall server (role ticketer) ID also gets the account ID-web of role web, for the
+`taxhall web` it runs (phone pages, the supervisor's dashboard): `provision init --role
+ticketer` writes its web.toml from devices/ID-web/.
+
 Rerunning adds and removes accounts and keeps every existing password and certificate, so
 devices already in service are not locked out; `--rotate ID` makes a new password for ID.
 The password file is hashed by `mosquitto_passwd -U` (Mosquitto's own PBKDF2-SHA512 `$7$`
@@ -93,13 +97,44 @@ def devices_toml(hall: str, accounts: Iterable[Account]) -> str:
 
 
 def merge_accounts(existing: Iterable[Account], added: Iterable[Account], removed: Iterable[str]) -> list[Account]:
-    """The hall's list after a run: new ids appended, a listed id takes its new role."""
+    """The hall's list after a run: new ids appended, a listed id takes its new role; a hall
+    server taken away takes its web's account with it."""
     merged = {a.name: a for a in existing}
     for account in added:
         merged[account.name] = account
     for name in removed:
-        merged.pop(name, None)
+        gone = merged.pop(name, None)
+        companion = merged.get(web_account_name(name))
+        if gone is not None and gone.role == "ticketer" and companion is not None and companion.role == "web":
+            del merged[companion.name]
     return check_accounts(merged.values())
+
+
+def web_account_name(ticketer: str) -> str:
+    """The MQTT account of `taxhall web` on the hall server whose queue engine is `ticketer`.
+    A device of its own: the client id is taxhall-{hall}-{device}, so two processes under one
+    id would throw each other off the broker, and only this account carries role `web`."""
+    return f"{ticketer}-web"
+
+
+def with_web_accounts(accounts: Iterable[Account]) -> list[Account]:
+    """The accounts and, right after every ticketer (a hall server), the web's account beside
+    it unless already listed; `provision install --role ticketer` starts `taxhall web` there."""
+    listed = list(accounts)
+    roles = {a.name: a.role for a in listed}
+    result: list[Account] = []
+    for account in listed:
+        result.append(account)
+        if account.role != "ticketer":
+            continue
+        companion = web_account_name(account.name)
+        if companion not in roles:
+            roles[companion] = "web"
+            result.append(Account(companion, "web"))
+        elif roles[companion] != "web":
+            raise CredentialsError(f"{companion} is the account of taxhall web on hall server {account.name}: "
+                                   f"its role must be web, not {roles[companion]}")
+    return result
 
 
 def parse_add(value: str) -> Account:
@@ -192,6 +227,7 @@ class Result:
 def make_credentials(plan: Plan) -> Result:
     """Writes everything for `plan` into plan.out; see the module docstring for the layout."""
     check_name(plan.hall, "hall id")
+    accounts = tuple(with_web_accounts(plan.accounts))
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o750)
@@ -199,7 +235,7 @@ def make_credentials(plan: Plan) -> Result:
     broker_dir.mkdir(exist_ok=True)
     users: dict[str, str] = {}
     fresh = []
-    for account in plan.accounts:
+    for account in accounts:
         device_dir = out / "devices" / account.name
         had = (device_dir / "mqtt-password").exists()
         users[account.name] = device_password(device_dir, account.name in plan.rotate)
@@ -208,13 +244,13 @@ def make_credentials(plan: Plan) -> Result:
         (device_dir / "bus.toml").write_text(bus_snippet(account, tls_url(plan) if plan.tls else plan.broker_url,
                                                          plan.tls))
     hashed_password_file(users, broker_dir / "passwd")
-    (broker_dir / "acl").write_text(acl_text(plan.hall, plan.accounts))
-    (out / "devices.toml").write_text(devices_toml(plan.hall, plan.accounts))
+    (broker_dir / "acl").write_text(acl_text(plan.hall, accounts))
+    (out / "devices.toml").write_text(devices_toml(plan.hall, accounts))
     shared = [broker_dir / "passwd", broker_dir / "acl"]
     if plan.tls:
-        shared += write_tls(plan, broker_dir)
+        shared += write_tls(plan, broker_dir, accounts)
     (broker_dir / "broker.toml").write_text(broker_snippet(broker_dir, plan.tls))
-    return Result(plan.accounts, tuple(fresh), broker_dir, share_with_broker(shared))
+    return Result(accounts, tuple(fresh), broker_dir, share_with_broker(shared))
 
 
 def tls_url(plan: Plan) -> str:
@@ -222,7 +258,7 @@ def tls_url(plan: Plan) -> str:
     return f"mqtts://{host}:8883"
 
 
-def write_tls(plan: Plan, broker_dir: Path) -> list[Path]:
+def write_tls(plan: Plan, broker_dir: Path, accounts: Iterable[Account]) -> list[Path]:
     """The hall CA (kept), the broker's certificate (remade: hosts may change) and a client
     certificate per device (kept unless rotated). Returns the broker's files."""
     ca = load_or_make_ca(plan.out / "ca", plan.hall)
@@ -231,7 +267,7 @@ def write_tls(plan: Plan, broker_dir: Path) -> list[Path]:
     (broker_dir / "server.crt").write_bytes(server.cert_pem)
     write_private(broker_dir / "server.key", server.key_pem)
     (broker_dir / "ca.crt").write_bytes(ca.cert_pem)
-    for account in plan.accounts:
+    for account in accounts:
         device_dir = plan.out / "devices" / account.name
         (device_dir / "ca.crt").write_bytes(ca.cert_pem)
         if not (device_dir / "client.crt").exists() or account.name in plan.rotate:

@@ -16,6 +16,12 @@ the device's credentials (provisioning.enrolment) — after the config it will g
 checked, so a typo in a hardware option never spends a code. Explicit hardware options beat
 detection.
 
+On the hall server (role ticketer) init also writes `web.toml` beside the config, for the
+`taxhall web` that `provision install --role ticketer` starts there: device `<device>-web` of
+role `web` with its own account (`provision credentials` makes it beside every ticketer's; its
+secrets go to `web/` beside the config), and a `[web]` section serving the hall network on
+port 8080 with the users file and the engine's database under the engine's data dir.
+
 The file is written beside its final name, loaded with `taxhall.config.load_config` and the
 driver sections' models, and moved into place only when valid: a technician never leaves a
 device with a config that stops its processes.
@@ -34,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from provisioning.credentials import web_account_name
 from provisioning.detect import Found, Report, detect
 from provisioning.enrol import EnrolError, Enrolment, parse_enrolment
 from taxhall.config import ConfigError, ConfigSection, DeviceConfig, load_config
@@ -45,6 +52,10 @@ HARDWARE: dict[str, tuple[str, ...]] = {"kiosk": ("printer", "idreader", "scanne
 SCREEN_SECTION = {"kiosk": "kiosk", "dispenser": "dispenser", "counter": "counter", "rater": "rater",
                   "display": "display_hall"}
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+# `taxhall web` on the hall server serves every address: taxpayers' phones open the ticket's QR
+# code (/t/TOKEN) over the hall's network and the supervisor the dashboard from a desk; 8080
+# because the unit runs as user taxhall, who may not bind a port below 1024.
+WEB_LISTEN = "0.0.0.0:8080"
 
 
 class InitError(Exception):
@@ -168,6 +179,32 @@ def config_text(identity: Identity, hardware: Hardware, bus: dict[str, Any], bro
     return "\n".join(lines) + "\n"
 
 
+def web_config_path(out: Path) -> Path:
+    """Where the hall server's web.toml goes: beside its device.toml."""
+    return out.with_name("web.toml")
+
+
+def web_config_text(server: Identity, bus: dict[str, Any], engine: DeviceConfig) -> str:
+    """web.toml for the `taxhall web` of hall server `server`, whose engine runs with the config
+    `engine`: its own device id and account, the users file and the engine's database."""
+    from ticketer.run import database_path  # the engine's own answer, so the two cannot drift apart
+
+    web = web_account_name(server.device)
+    data_dir = engine.data_dir
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    lines = [f"# taxhall web (phone pages, supervisor's dashboard) of hall {server.hall} on hall server {server.device}: "
+             f"written by `taxhall provision init` on {socket.gethostname()} at {stamp}.",
+             "# `taxhall config --config FILE` checks it; docs/web.md lists every [web] key."]
+    lines += section_lines("device", {"id": web, "hall": server.hall})
+    lines += section_lines("bus", {"broker": server.broker, **bus})
+    lines += ["", "# Every address: phones open /t/TOKEN (the ticket's QR code) over the hall's network, the supervisor",
+              "# /admin from a desk. Dashboard users: `taxhall web --hash-password` gives the line for users_file:",
+              '#   [users.NAME]', '#   password_hash = "$argon2id$..."']
+    lines += section_lines("web", {"listen": WEB_LISTEN, "users_file": str(data_dir / "web" / "users.toml"),
+                                   "ticketer_db": str(database_path(engine))})[1:]
+    return "\n".join(lines) + "\n"
+
+
 def validation_sections() -> dict[str, type[ConfigSection]]:
     """The section models init writes into; the apps' own sections are checked when they exist."""
     from drivers.idcard.config import SECTIONS as IDREADER
@@ -177,7 +214,7 @@ def validation_sections() -> dict[str, type[ConfigSection]]:
     sections: dict[str, type[ConfigSection]] = {**PRINTER, **IDREADER, **SCANNER}
     for module, name in (("ticketer.dispenser_app", "SECTIONS"), ("ticketer.counter_app", "SECTIONS"),
                          ("ticketer.rater_app", "SECTIONS"), ("display.hall_app", "SECTIONS"),
-                         ("kiosk.config", "SECTIONS")):
+                         ("kiosk.config", "SECTIONS"), ("web.config", "SECTIONS")):
         try:
             sections.update(getattr(__import__(module, fromlist=[name]), name))
         except Exception:  # an application still being built must not stop a technician
@@ -227,16 +264,35 @@ def device_folder(credentials: Path, device: str) -> Path:
     return folder
 
 
-def install_credentials(credentials: Path, identity: Identity, etc: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Copies this device's secrets into `etc`; returns the [bus] keys, the [broker] keys (hall
-    server only) and the broker URL the credentials were made for ("" if none)."""
-    folder = device_folder(credentials, identity.device)
+def web_folder(credentials: Path, server: str) -> Path:
+    """The folder of the hall server's web account: DIR/devices/SERVER-web, or beside SERVER's
+    own folder when that was given."""
+    name = web_account_name(server)
+    folder = credentials.parent / name if (credentials / "mqtt-password").exists() else credentials / "devices" / name
+    if not (folder / "mqtt-password").exists():
+        raise InitError(f"no credentials for {name}, the account of taxhall web on this hall server, in {credentials}: "
+                        f"run taxhall provision credentials again on the hall's folder (it adds {name} beside "
+                        f"{server}) and copy it here again; nothing was written")
+    return folder
+
+
+def copy_device_secrets(folder: Path, username: str, etc: Path) -> dict[str, Any]:
+    """Copies one account's password (and TLS files) from its credentials folder into `etc`;
+    returns the [bus] keys that use them."""
     copy_secret(folder / "mqtt-password", etc / "mqtt-password")
-    bus: dict[str, Any] = {"username": identity.device, "password_file": str(etc / "mqtt-password")}
+    bus: dict[str, Any] = {"username": username, "password_file": str(etc / "mqtt-password")}
     for name, key in (("ca.crt", "ca_file"), ("client.crt", "cert_file"), ("client.key", "key_file")):
         if (folder / name).exists():
             copy_secret(folder / name, etc / name)
             bus[key] = str(etc / name)
+    return bus
+
+
+def install_credentials(credentials: Path, identity: Identity, etc: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Copies this device's secrets into `etc`; returns the [bus] keys, the [broker] keys (hall
+    server only) and the broker URL the credentials were made for ("" if none)."""
+    folder = device_folder(credentials, identity.device)
+    bus = copy_device_secrets(folder, identity.device, etc)
     url = ""
     if (folder / "bus.toml").exists():
         url = str(tomllib.loads((folder / "bus.toml").read_text()).get("bus", {}).get("broker", ""))
@@ -332,6 +388,7 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
     out: Path = args.out.resolve()  # paths written into the config must not depend on the cwd
     if out.exists() and not args.force:
         raise InitError(f"{out} exists; pass --force to replace it")
+    web_out = web_config_path(out)
     report = Report() if args.no_detect else detect()
     enrolment: Enrolment | None = None
     hardware = apply_overrides(choose_hardware(report, args.role or "kiosk"), args)
@@ -345,9 +402,16 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
     if not args.role or args.role != role:
         hardware = apply_overrides(choose_hardware(report, role), args)
     hall, device = given_identity(config, role)
+    # The hall server's web gets its own file and account; an enrolment code carries one account only.
+    with_web = role == "ticketer" and enrolment is None
+    if with_web and web_out == out:
+        raise InitError(f"--out {out}: that name is the web's config on the hall server; use device.toml")
+    if with_web and web_out.exists() and not args.force:
+        raise InitError(f"{web_out} exists; pass --force to replace it (and {out.name})")
     broker_url = config.bus.broker
     etc = out.parent
     bus: dict[str, Any] = {}
+    web_bus: dict[str, Any] = {}
     broker: dict[str, Any] = {}
     if enrolment:
         hall, device, broker_url = enrolment.hall, enrolment.device, enrolment.broker
@@ -360,15 +424,34 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
         broker_url = grant.broker
         bus = install_grant(grant, etc)
     elif args.credentials:
+        web_secrets = web_folder(args.credentials, device) if with_web else None  # before anything is copied
         bus, broker, url = install_credentials(args.credentials, Identity(role, hall, device, broker_url), etc)
+        if web_secrets is not None:
+            web_bus = copy_device_secrets(web_secrets, web_account_name(device), etc / "web")
         if url and broker_url == DEFAULT_BROKER:
             broker_url = url  # the credentials know the hall's broker; an explicit --broker wins
+    if role == "ticketer" and enrolment is not None:
+        print(f"web: {web_out.name} not written (an enrolment code carries one account); "
+              "run init --credentials DIR on the hall server for taxhall web")
     for note in hardware.notes:
         print(note)
-    text = config_text(Identity(role, hall, device, broker_url), hardware, bus, broker)
-    temp = check_text(text, out, role)
+    identity = Identity(role, hall, device, broker_url)
+    temp = check_text(config_text(identity, hardware, bus, broker), out, role)
+    web_temp: Path | None = None
+    if with_web:
+        try:
+            web_text = web_config_text(identity, web_bus, validate(temp, role))
+            web_temp = check_text(web_text, web_out, "web")
+        except InitError:
+            temp.unlink()
+            raise
     os.chmod(temp, 0o644)
     temp.replace(out)
+    if web_temp is not None:
+        os.chmod(web_temp, 0o644)
+        web_temp.replace(web_out)
+        print(f"web: {web_out} for taxhall web (device {web_account_name(device)}, role web, listen {WEB_LISTEN}); "
+              "add dashboard users with taxhall web --hash-password (docs/technician.md)")
     return out
 
 

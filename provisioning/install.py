@@ -26,7 +26,9 @@ SHIPPED_EXEC = "/opt/taxhall/.venv/bin/taxhall"  # what the files in systemd/ sa
 
 # role → units it runs (templates take --counter as their instance)
 ROLE_UNITS: dict[str, tuple[str, ...]] = {
-    "ticketer": ("taxhall-broker.service", "taxhall-ticketer.service", "taxhall-enrolment.service"),
+    # the hall server: broker, queue engine, enrolment service and the web (phone pages, dashboard)
+    "ticketer": ("taxhall-broker.service", "taxhall-ticketer.service", "taxhall-enrolment.service",
+                 "taxhall-web.service"),
     "kiosk": ("taxhall-gateway.service", "taxhall-kiosk.service"),
     "dispenser": ("taxhall-dispenser.service",),
     "counter": ("taxhall-counter@.service",),
@@ -119,7 +121,7 @@ def install(role: str, root: Path, instance: str = "1", taxhall: str | None = No
     config_dir = etc / "taxhall"
     if not config_dir.is_dir():
         config_dir.mkdir(parents=True)
-        report.note(f"{config_dir}/ (device.toml and credentials go here)", True)
+        report.note(f"{config_dir}/ (device.toml, on the hall server web.toml, and credentials go here)", True)
     else:
         report.note(f"{config_dir}/", False)
     os.chmod(config_dir, 0o750)

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any, AsyncIterator
 
+import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -30,6 +31,7 @@ from taxhall.bus.errors import BusError
 from taxhall.bus.schemas import now_iso
 from taxhall.config import DeviceConfig
 from taxhall.commands import serve_standard_commands
+from taxhall.watchdog import Watchdog
 from web.auth import check_password, hash_password, load_users
 from web.config import web_section
 from web.i18n import words
@@ -348,6 +350,17 @@ class ServerThread:
         self.thread.join(timeout=5)
 
 
+def answers_health(host: str, port: int) -> bool:
+    """Whether this process's server answers its /healthz, asked on loopback when it listens on
+    every address: the watchdog's test that uvicorn's loop still serves."""
+    dial = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    where = f"[{dial}]" if ":" in dial else dial
+    try:
+        return httpx.get(f"http://{where}:{port}/healthz", timeout=5.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def run(config: DeviceConfig, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="taxhall web", description="the hall on the web: mobile queue page and supervisor dashboard")
     parser.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default [web] listen, 127.0.0.1:8080)")
@@ -376,6 +389,9 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
     # uvicorn stops gracefully on SIGTERM and then raises it again for the handler it found:
     # a no-op one here, so that systemd's stop is a clean exit (0) after the bus said offline.
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn owns the main thread: READY=1 at the first answer of /healthz, WATCHDOG=1 while it
+    # keeps answering (taxhall-web.service's WatchdogSec restarts a server that hangs).
+    Watchdog.from_env().watch(lambda: answers_health(host, port), f"serving on {host}:{port}")
     try:
         uvicorn.run(create_app(web), host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     finally:
