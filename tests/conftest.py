@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -63,3 +64,19 @@ def printer_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
     server.listen_tcp().start()
     yield server
     server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download a browser here
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright, for the web pages' tests."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is not installed (make setup installs it)")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: tests run as root here, where Chromium refuses its sandbox.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()

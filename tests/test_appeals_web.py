@@ -8,10 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -24,7 +23,6 @@ from ticketer.appeals_book import AppealBook
 from ticketer.workdays import WorkCalendar
 
 PHONE = "13912345678"
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Clock:
@@ -169,16 +167,6 @@ def test_an_overdue_appeal_shows_on_the_dashboard(appeals_web: Callable[[], Hall
 
 # ---------------------------------------------------------------- headless Chromium
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_filing_and_looking_up_an_appeal_in_chromium(appeals_web: Callable[[], HallWeb], browser: Any) -> None:

@@ -5,9 +5,8 @@ typed on the look-up page, the appointment cancelled, and its place free again."
 from __future__ import annotations
 
 import io
-import shutil
 from datetime import date, timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from PIL import Image
@@ -15,18 +14,7 @@ from pyzbar.pyzbar import decode
 
 from tests.test_appointments_web import BookingSite, site  # noqa: F401  (the web app with the appointment desk)
 
-CHROMIUM = "/usr/bin/chromium"
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: tests run as root here, where Chromium refuses its sandbox.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_book_look_up_and_cancel_on_a_phone(site: Callable[..., BookingSite], browser: Any) -> None:  # noqa: F811

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -19,18 +18,7 @@ from drivers.scanner.camera import CodeDecoder
 from taxhall.prefill import keyring, verify
 from tests.web_support import HallWeb, hall_web, ticketer  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: tests run as root here, where Chromium refuses its sandbox.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_preparing_a_self_invoicing_request_on_a_phone(hall_web: Callable[..., HallWeb], browser: Any,  # noqa: F811

@@ -5,26 +5,14 @@ supervisor stops and resumes a service with its button, the statistics drawn bes
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from tests.web_support import PASSWORD, USER, HallWeb, hall_web, ticketer  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: tests run as root here, where Chromium refuses its sandbox.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_a_ticket_page_turns_to_called_when_a_counter_calls_it(hall_web: Callable[..., HallWeb], browser: Any) -> None:
