@@ -36,6 +36,7 @@ from web.auth import check_password, hash_password, load_users
 from web.config import web_section
 from web.i18n import words
 from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
+                       form_token_ok, give_form_token,
                        lang_of, page, require_action, session_of, sse, sse_response)
 from web.stats import day_key, day_rows, days_rows, iso_day, rows_csv, stats_page
 from web import prepare
@@ -140,15 +141,12 @@ def create_app(web: WebApp) -> FastAPI:
     def _login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
         token = secrets.token_urlsafe(24)
         response = page(request, "login.html", status=status, csrf=token, error=error)
-        # Double-submit: a form posted from another site cannot know this cookie's value.
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.section.secure_cookies,
-                            path="/admin")
+        give_form_token(response, web, LOGIN_CSRF_COOKIE, token, "/admin")
         return response
 
     @app.post("/admin/login")
     async def login(request: Request, user: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
-        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not csrf or not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
+        if not form_token_ok(request, LOGIN_CSRF_COOKIE, csrf):
             return PlainTextResponse("CSRF token missing or wrong", status_code=403)
         keys = (f"ip:{client_of(request)}", f"user:{user}")
         w = words(lang_of(request))

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from web.auth import LoginThrottle
 from web.i18n import words
-from web.pages import WebApp, after_action, bus_request, client_of, lang_of, offers, page, require_action, session_of
+from web.pages import (WebApp, after_action, bus_request, client_of, form_token_ok, give_form_token, lang_of, offers, page,
+                       require_action, session_of)
 
 APPEAL_CSRF_COOKIE = "th_appeal"
 FILINGS_PER_WINDOW = 5  # appeals one client address may file per window
@@ -108,9 +109,7 @@ def router(web: WebApp) -> APIRouter:
         token = secrets.token_urlsafe(24)
         response = page(request, "appeal.html", status=status, extra_words=WORDS, csrf=token, error=error,
                         categories=catalog["categories"], filled=filled or {})
-        # Double-submit: a form posted from another site cannot know this cookie's value.
-        response.set_cookie(APPEAL_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.section.secure_cookies,
-                            path="/appeal")
+        give_form_token(response, web, APPEAL_CSRF_COOKIE, token, "/appeal")
         return response
 
     @routes.get("/appeal", response_class=HTMLResponse)
@@ -122,8 +121,7 @@ def router(web: WebApp) -> APIRouter:
     @routes.post("/appeal")
     async def file_appeal(request: Request) -> Response:
         form = await request.form()
-        sent, expected = str(form.get("csrf", "")), request.cookies.get(APPEAL_CSRF_COOKIE, "")
-        if not sent or not expected or not secrets.compare_digest(sent.encode(), expected.encode()):
+        if not form_token_ok(request, APPEAL_CSRF_COOKIE, str(form.get("csrf", ""))):
             return PlainTextResponse(_words(request)["csrf_bad"], status_code=403)
         filled = {"category": str(form.get("category", "")), "phrases": [str(p) for p in form.getlist("phrases")],
                   "description": str(form.get("description", ""))[:2000], "phone": str(form.get("phone", ""))[:20]}
@@ -171,15 +169,13 @@ def router(web: WebApp) -> APIRouter:
         response = page(request, "appeal_view.html", extra_words=WORDS, appeal=appeal, new=bool(new), rated=bool(rated),
                         can_rate=can_rate, csrf=token)
         if can_rate:  # the rating form is double-submit protected like the filing form
-            response.set_cookie(APPEAL_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                                secure=web.section.secure_cookies, path="/appeal")
+            give_form_token(response, web, APPEAL_CSRF_COOKIE, token, "/appeal")
         return response
 
     @routes.post("/appeal/{ref}/rate")
     async def rate(request: Request, ref: str, level: str = Form(""), csrf: str = Form("")) -> Response:
         """The taxpayer's own word on the answer (满意度), once."""
-        expected = request.cookies.get(APPEAL_CSRF_COOKIE, "")
-        if not csrf or not expected or not secrets.compare_digest(csrf.encode(), expected.encode()):
+        if not form_token_ok(request, APPEAL_CSRF_COOKIE, csrf):
             return PlainTextResponse(_words(request)["csrf_bad"], status_code=403)
         if not level.isdigit() or not 1 <= int(level) <= 5:
             return PlainTextResponse("level: 1 to 5", status_code=400)

@@ -28,7 +28,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from web.auth import LoginThrottle
 from web.i18n import words
-from web.pages import WebApp, bus_request, client_of, lang_of, no_store, offers, page, session_of
+from web.pages import (WebApp, bus_request, client_of, form_token_ok, give_form_token, lang_of, no_store, offers, page,
+                       session_of)
 
 BOOK_CSRF_COOKIE = "th_book"
 BOOKINGS_PER_ADDRESS = 10  # bookings one client address may make ...
@@ -134,13 +135,11 @@ def router(web: WebApp) -> APIRouter:
         # cookie is kept so that two open tabs both stay valid.
         token = request.cookies.get(BOOK_CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = show(request, name, status=status, csrf=token, **context)
-        response.set_cookie(BOOK_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.section.secure_cookies,
-                            path="/book")
+        give_form_token(response, web, BOOK_CSRF_COOKIE, token, "/book")
         return response
 
     def csrf_good(request: Request, sent: str) -> bool:
-        expected = request.cookies.get(BOOK_CSRF_COOKIE, "")
-        return bool(sent) and bool(expected) and secrets.compare_digest(sent.encode(), expected.encode())
+        return form_token_ok(request, BOOK_CSRF_COOKIE, sent)
 
     @routes.get("/book", response_class=HTMLResponse)
     async def book_page(request: Request, service: str = "", day: str = "", slot: str = "") -> Response:

@@ -159,3 +159,15 @@ def offers(web: "WebApp", desk: str) -> bool:
     state arrives the page tries anyway."""
     state = web.bridge.state
     return state is None or desk in state.get("desks", [])
+
+
+def give_form_token(response: Response, web: "WebApp", cookie: str, token: str, path: str) -> None:
+    """Double-submit protection of a form shown to someone not logged in (login, booking,
+    appeal): the token goes in the form and in a cookie another site cannot read."""
+    response.set_cookie(cookie, token, httponly=True, samesite="strict", secure=web.section.secure_cookies, path=path)
+
+
+def form_token_ok(request: Request, cookie: str, sent: str) -> bool:
+    """The form's token matches its cookie (see give_form_token)."""
+    expected = request.cookies.get(cookie, "")
+    return bool(sent) and bool(expected) and secrets.compare_digest(sent.encode(), expected.encode())
