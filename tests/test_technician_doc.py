@@ -29,6 +29,9 @@ def test_the_walkthrough_runs_as_written() -> None:
               .replace("18470", str(free_port())))
     result = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert result.stdout.count("all checks passed") == 3  # the hall server, the kiosk, the enrolled dispenser
+    # the hall server, its web (own account), the kiosk, the enrolled dispenser
+    assert result.stdout.count("all checks passed") == 4
+    assert "as hall-server-web: connected" in result.stdout  # the web's own account, not the engine's
+    assert "listen = '0.0.0.0:8080'" in result.stdout  # the web's config, checked by `taxhall config`
     assert "test page printed" in result.stdout
     assert "Unknown" not in result.stderr and "not executable" not in result.stderr
