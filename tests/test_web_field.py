@@ -130,6 +130,25 @@ def test_init_writes_the_webs_config_beside_the_hall_servers(hall_server: Path, 
     assert (etc / "web.toml").read_text() == before[1] and not (etc / "device.toml").exists()
 
 
+def test_in_a_tls_hall_the_web_connects_with_its_own_certificate(tmp_path: Path) -> None:
+    """With TLS the broker takes the certificate's name as the user name: the web's must be its own."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    creds = tmp_path / "creds"
+    assert taxhall("provision", "credentials", "--hall", HALL, "--out", str(creds), "--add", f"{SERVER}:ticketer",
+                   "--tls", "--broker-host", "10.20.0.2").returncode == 0
+    etc = tmp_path / "etc"
+    assert taxhall("provision", "init", "--role", "ticketer", "--hall", HALL, "--device", SERVER, "--credentials",
+                   str(creds), "--out", str(etc / "device.toml"), "--no-detect").returncode == 0
+    web = load_config(etc / "web.toml", "web", sections=WEB_SECTIONS)
+    assert web.bus.broker == load_config(etc / "device.toml", "ticketer").bus.broker == "mqtts://10.20.0.2:8883"
+    assert Path(web.bus.cert_file) == etc / "web" / "client.crt" and Path(web.bus.key_file) == etc / "web" / "client.key"
+    names = x509.load_pem_x509_certificate(Path(web.bus.cert_file).read_bytes()).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert [n.value for n in names] == [WEB]
+    assert Path(web.bus.ca_file).read_bytes() == (creds / "ca" / "ca.crt").read_bytes()
+
+
 def test_init_without_the_webs_account_says_what_to_do_and_writes_nothing(tmp_path: Path) -> None:
     creds = tmp_path / "creds"
     assert taxhall("provision", "credentials", "--hall", HALL, "--out", str(creds), "--add", f"{SERVER}:ticketer").returncode == 0
