@@ -232,6 +232,26 @@ def test_request_gets_its_answer_and_typed_errors(bus_factory: Callable[..., Hal
     assert bad.value.code == "bad_request" and "service" in bad.value.message
 
 
+def test_a_retried_request_asks_again_with_the_same_request_id(bus_factory: Callable[..., HallBus]) -> None:
+    server = bus_factory("ticketer", role="ticketer")
+    seen: list[str] = []
+
+    def rate(message: BusMessage) -> dict[str, Any]:
+        seen.append(message.data.request_id)
+        if len(seen) == 1:
+            time.sleep(1.2)  # the first answer comes after the asker gave up: it is lost
+        return {"level": message.data.level}
+
+    server.serve("queue/req/rate", rate, blocking=True)
+    pad = bus_factory("rater-1", role="rater")
+    reply = pad.request_retried("queue/req/rate", {"ticket": "t1", "level": 5}, timeout_s=0.8)
+    assert reply["ok"] is True and reply["level"] == 5
+    # Asked twice, as one request: the engine's request-id memory makes it one rating.
+    assert len(seen) == 2 and seen[0] == seen[1] == reply["request_id"]
+    with pytest.raises(RequestTimeout):
+        pad.request_retried("queue/req/call_next", {"counter": "1"}, timeout_s=0.3)
+
+
 def test_request_times_out_cleanly_when_nobody_answers(bus_factory: Callable[..., HallBus]) -> None:
     client = bus_factory("counter-1", role="counter")
     started = time.monotonic()

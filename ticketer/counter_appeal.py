@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from taxhall.bus import BusError, RequestTimeout
+from taxhall.bus import BusError
 from ticketer.counter_desk import CounterDesk
 
 log = logging.getLogger("ticketer.counter")
@@ -71,15 +71,11 @@ class CounterAppeals:
                    "channel": channel if channel in CHANNELS else "counter", "source": f"counter-{self.desk.counter}",
                    "counter": self.desk.counter, "staff": staff, "description": description.strip()[:2000],
                    "phone": phone.strip()[:20]}
-        reply: dict[str, Any] | None = None
-        for _ in range(2):  # one retry with the same request id: never two appeals for one
-            try:
-                reply = self.desk.bus.request("appeals/req/file", payload, timeout_s=self.desk.timeout_s, check=False)
-                break
-            except RequestTimeout:
-                continue
-            except BusError:
-                break
+        try:  # retried with the same request id: never two appeals for one
+            reply: dict[str, Any] | None = self.desk.bus.request_retried("appeals/req/file", payload,
+                                                                         timeout_s=self.desk.timeout_s)
+        except BusError:
+            reply = None
         if reply is None:
             return self._show(Logged(False, said(self.desk, "offline")))
         if not reply.get("ok"):

@@ -45,6 +45,9 @@ class Requester(Protocol):
     def request(self, suffix: str, payload: dict[str, Any], *, timeout_s: float | None = None,
                 check: bool = True) -> dict[str, Any]: ...
 
+    def request_retried(self, suffix: str, payload: dict[str, Any], *, timeout_s: float | None = None,
+                        tries: int = 2) -> dict[str, Any]: ...
+
 
 # ---------------------------------------------------------------------- out of service
 
@@ -275,18 +278,12 @@ class CounterDesk:
         payload = {"request_id": f"{self.counter}-{op}-{uuid.uuid4().hex[:12]}", "counter": self.counter}
         payload.update({k: v for k, v in fields.items() if v is not None})
         self._set(busy=True, message="")
-        reply: dict[str, Any] | None = None
-        # One retry with the same request id: a lost answer is fetched again, never acted twice.
-        for attempt in range(2):
-            try:
-                reply = self.bus.request(f"queue/req/{op}", payload, timeout_s=self.timeout_s, check=False)
-                break
-            except RequestTimeout:
-                continue
-            except BusError:
-                return self._set(busy=False, ok=False, message=error_words("offline", "", self.lang))
-        if reply is None:
+        try:  # retried with the same request id: a lost answer is fetched again, never acted twice
+            reply = self.bus.request_retried(f"queue/req/{op}", payload, timeout_s=self.timeout_s)
+        except RequestTimeout:
             return self._set(busy=False, ok=False, message=error_words("timeout", "", self.lang))
+        except BusError:
+            return self._set(busy=False, ok=False, message=error_words("offline", "", self.lang))
         if not reply.get("ok"):
             error = reply.get("error") or {}
             return self._set(busy=False, ok=False, message=error_words(str(error.get("code")), str(error.get("message", "")), self.lang))

@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 from drivers.printer.errors import PrinterError
 from drivers.printer.layout import Layout, Text, TicketInfo, queue_ticket
-from taxhall.bus import BusError, BusMessage, RequestTimeout
+from taxhall.bus import BusError, BusMessage
 from taxhall.bus.schemas import now_iso
 from ticketer.appointment_codes import format_code, normalize_code
 from ticketer.counter_desk import Requester
@@ -165,15 +165,10 @@ class Dispensing:
             payload["priority"] = priority
         if appointment:
             payload["appointment"] = appointment
-        reply: dict[str, Any] | None = None
-        for _ in range(2):  # the same request id: a lost answer never makes a second ticket
-            try:
-                reply = self.bus.request("queue/req/take_ticket", payload, timeout_s=self.timeout_s, check=False)
-                break
-            except RequestTimeout:
-                continue
-            except BusError:
-                break
+        try:  # retried with the same request id: a lost answer never makes a second ticket
+            reply: dict[str, Any] | None = self.bus.request_retried("queue/req/take_ticket", payload, timeout_s=self.timeout_s)
+        except BusError:
+            reply = None
         if reply is None:
             return self._take_offline(service, priority)
         if not reply.get("ok"):
@@ -259,14 +254,10 @@ class Dispensing:
         return (zh if self.lang == "zh" else en).format(**fill)
 
     def _ask_desk(self, topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        for _ in range(2):  # the same request id: a lost answer never makes a second ticket
-            try:
-                return self.bus.request(topic, payload, timeout_s=self.timeout_s, check=False)
-            except RequestTimeout:
-                continue
-            except BusError:
-                return None
-        return None
+        try:  # retried with the same request id: a lost answer never makes a second ticket
+            return self.bus.request_retried(topic, payload, timeout_s=self.timeout_s)
+        except BusError:
+            return None
 
     def _print_appointment_ticket(self, ticket: dict[str, Any], appointment: dict[str, Any]) -> Issued:
         zh = self.lang == "zh"

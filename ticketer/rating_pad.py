@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from taxhall.bus import BusError, BusMessage, RequestTimeout
+from taxhall.bus import BusError, BusMessage
 from ticketer.counter_desk import OutOfService, Requester
 from ticketer.queue_words import RATING_LEVELS, error_words, words
 
@@ -90,15 +90,10 @@ class RatingPad:
             return screen  # out of service, or nothing asked: a press does nothing
         payload = {"request_id": f"rate-{screen.ticket_id}", "ticket": screen.ticket_id, "level": level,
                    "counter": self.counter}
-        reply: dict[str, Any] | None = None
-        for _ in range(2):  # same request id: a retried rating is never counted twice
-            try:
-                reply = self.bus.request("queue/req/rate", payload, check=False)
-                break
-            except RequestTimeout:
-                continue
-            except BusError:
-                break
+        try:  # retried with the same request id: a rating is never counted twice
+            reply: dict[str, Any] | None = self.bus.request_retried("queue/req/rate", payload)
+        except BusError:
+            reply = None
         self._rated.add(screen.ticket_id)
         if reply is None:
             return self._show(replace(screen, mode="error", message=error_words("timeout", "", self.lang),

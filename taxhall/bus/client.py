@@ -590,6 +590,22 @@ class HallBus:
             props.CorrelationData = correlation
         self._client.publish(response_topic, json.dumps(body, ensure_ascii=False).encode(), qos=1, properties=props)
 
+    def request_retried(self, suffix: str, payload: dict[str, Any] | BaseModel, *, timeout_s: float | None = None,
+                        tries: int = 2) -> dict[str, Any]:
+        """`request` without `check`, tried up to `tries` times with one request id: an answer
+        lost on the way is fetched again, and the server's request-id memory makes sure the
+        act (a ticket, a rating, an appeal) happens once. Raises the last RequestTimeout, or
+        another BusError at once."""
+        body = payload.model_dump(mode="json", exclude_none=True) if isinstance(payload, BaseModel) else dict(payload)
+        body.setdefault("request_id", uuid.uuid4().hex)
+        for attempt in range(1, tries + 1):
+            try:
+                return self.request(suffix, body, timeout_s=timeout_s, check=False)
+            except RequestTimeout:
+                if attempt == tries:
+                    raise
+        raise ValueError(f"tries: at least 1, got {tries}")
+
     def request(
         self, suffix: str, payload: dict[str, Any] | BaseModel, *, timeout_s: float | None = None, check: bool = True
     ) -> dict[str, Any]:
