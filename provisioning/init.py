@@ -442,8 +442,8 @@ def write_config(config: DeviceConfig, args: argparse.Namespace) -> Path:
         try:
             web_text = web_config_text(identity, web_bus, validate(temp, role))
             web_temp = check_text(web_text, web_out, "web")
-        except InitError:
-            temp.unlink()
+        except Exception:  # both files or neither: the engine's is not left half-done beside its name
+            temp.unlink(missing_ok=True)
             raise
     os.chmod(temp, 0o644)
     temp.replace(out)
