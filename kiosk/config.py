@@ -37,9 +37,10 @@ class KioskSection(ConfigSection):
     voice_volume: int = Field(80, ge=0, le=100, description="loudness of the voice in per cent")
     queue: Literal["take", "view", "off"] = Field("take", description="the queue tile: take tickets, only show waiting counts, or none")
     queue_services: list[str] = Field(default_factory=list, description="services offered on the queue tile; empty: every open service")
-    queue_follow_url: str = Field("https://q.taxhall.invalid/t/{hall}/{number}?k={token}",
-                                  description="URL in a queue ticket's QR; {hall}, {number}, {token} are filled in")
-    appeal_lookup_url: str = Field("https://q.taxhall.invalid/appeal/{ref}",
+    queue_follow_url: str = Field("http://127.0.0.1:8080/t/{token}",
+                                  description="URL in a queue ticket's QR (the web's /t/{token} on the hall server); "
+                                              "{token}, {hall}, {number} are filled in")
+    appeal_lookup_url: str = Field("http://127.0.0.1:8080/appeal/{ref}",
                                    description="URL in an appeal receipt's QR (the web's /appeal/{ref}); empty: no QR")
     payment: Literal["simulated"] = Field("simulated", description="the payment terminal for self-invoicing taxes")
     payment_sim_delay_s: float = Field(1.5, ge=0, le=60, description="simulated terminal: seconds the card payment takes")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from provisioning.credentials import web_account_name
 from provisioning.detect import Found, Report, detect
@@ -171,12 +172,30 @@ def config_text(identity: Identity, hardware: Hardware, bus: dict[str, Any], bro
         lines += section_lines("scanner", {"kind": hardware.scanner_kind, "device": hardware.scanner_device})
     screen = SCREEN_SECTION.get(identity.role)
     if screen:
-        lines += section_lines(screen, {"fullscreen": True})
+        lines += section_lines(screen, {"fullscreen": True, **web_links(identity.role, identity.broker)})
     if identity.role == "led":
         lines += ["", "# One table per board: port, counter (empty for the hall's main board), width, height.",
                   "# [[display_led.boards]]", '# port = "/dev/taxhall/serial-..."', '# counter = "1"',
                   "# width = 128", "# height = 32"]
     return "\n".join(lines) + "\n"
+
+
+def hall_web_url(broker: str) -> str:
+    """The hall server's web address as a phone on the hall network reaches it: the broker's
+    host (the web runs beside the broker on the hall server) on the web's port."""
+    host = urlsplit(broker).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{WEB_LISTEN.rpartition(':')[2]}"
+
+
+def web_links(role: str, broker: str) -> dict[str, str]:
+    """The addresses a role prints in QR codes: the ticket's live page, an appeal's page."""
+    web = hall_web_url(broker)
+    if role == "dispenser":
+        return {"follow_url": f"{web}/t/{{token}}"}
+    if role == "kiosk":
+        return {"queue_follow_url": f"{web}/t/{{token}}", "appeal_lookup_url": f"{web}/appeal/{{ref}}"}
+    return {}
 
 
 def web_config_path(out: Path) -> Path:

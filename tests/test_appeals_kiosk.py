@@ -102,7 +102,7 @@ def test_an_appeal_filed_on_the_kiosk_lives_on(rig: Rig, engine: None, bus_facto
     printed = rig.pages(1)[0]
     text = "\n".join(printed.text_lines())
     assert draft.ref in text and "意见簿回执" in text and "系统故障" in text and PHONE not in text
-    assert printed.qr_payloads() == [f"https://q.taxhall.invalid/appeal/{draft.ref}"]
+    assert printed.qr_payloads() == [f"http://127.0.0.1:8080/appeal/{draft.ref}"]
     ref = draft.ref
     rig.kiosk.finish()
     assert rig.view.session == Session()

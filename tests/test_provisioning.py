@@ -9,8 +9,10 @@ import io
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -133,6 +135,11 @@ def test_init_writes_a_valid_config_with_credentials(tmp_path: Path) -> None:
     assert Path(config.bus.password_file).parent == out.parent
     text = out.read_text()
     assert 'url = "tcp://10.1.1.5:9100"' in text and 'kind = "hid"' in text and "fullscreen = true" in text
+    # The QR codes it prints lead a phone to the hall server's web, beside the broker.
+    host = urlsplit(config.bus.broker).hostname
+    kiosk = tomllib.loads(text)["kiosk"]
+    assert kiosk["queue_follow_url"] == f"http://{host}:8080/t/{{token}}"
+    assert kiosk["appeal_lookup_url"] == f"http://{host}:8080/appeal/{{ref}}"
     # The hall server also gets the broker's files.
     server = write_config(provision_config(device="srv"), init_args("--role", "ticketer", "--credentials",
                                                                     str(tmp_path / "creds"), "--out", str(tmp_path / "srv.toml")))
