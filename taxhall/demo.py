@@ -96,7 +96,8 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill_key: str =
                    f"LED board simulator (Alpha protocol) on 127.0.0.1:{ports.led} (frames in {led_frames})", on_bus=False),
         DemoDevice("dispenser-1", ["dispenser", "--printer", f"tcp://127.0.0.1:{ports.printer}", "--size", "540x960"],
                    "ticket dispenser (取号机)", screen=True, after="ticketer",
-                   config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'),
+                   config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
+                          f'follow_url = "http://127.0.0.1:{ports.web}/t/{{token}}"\n'),
         # the counters log in once, at start: the queue engine must be there to hear it
         DemoDevice("counter-1", ["counter", "--counter", "1", "--staff", "S1001", "--size", "800x500"],
                    "counter caller, window 1", screen=True, after="ticketer", config=f"[counter]\n{prefill}" if prefill else ""),
@@ -140,7 +141,9 @@ def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill: str = ""
                                "--reader", str(reader), "--scanner", str(scanner)],
                    "24-hour self-service kiosk", screen=True, waits_for=(reader, scanner),
                    config=f'[kiosk]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
-                          f'voice_player = ""\n{prefill}[printer]\nstatus_interval_s = 1.0\n'
+                          f'voice_player = ""\n{prefill}queue_follow_url = "http://127.0.0.1:{ports.web}/t/{{token}}"\n'
+                          f'appeal_lookup_url = "http://127.0.0.1:{ports.web}/appeal/{{ref}}"\n'
+                          f'[printer]\nstatus_interval_s = 1.0\n'
                           f'[gateway]\nurl = "http://127.0.0.1:{ports.gateway}"\n'),
     ]
 

@@ -42,7 +42,9 @@ def test_scripted_morning_of_a_whole_hall(tmp_path: Path) -> None:
     first_page = (data / "logs" / "printer-sim-1.log").read_text()
     assert "page-0001.png  示范办税服务厅" in first_page and "/ A001 /" in first_page
     codes = decode(Image.open(pages[0]))
-    assert codes and codes[0].data.decode().startswith("http://127.0.0.1:8080/t/")
+    # The ticket's QR leads to the demo's own web (its port is free-picked with --out).
+    web_port = re.search(r"http://127\.0\.0\.1:(\d+)/t/", (data / "dispenser-1.toml").read_text()).group(1)  # type: ignore[union-attr]
+    assert codes and codes[0].data.decode().startswith(f"http://127.0.0.1:{web_port}/t/")
 
     # Counters call; the hall screen, the LED board and the voice follow.
     assert "counter 1: call_next A001" in log and "counter 1: call_next A003" in log
