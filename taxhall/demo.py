@@ -28,6 +28,7 @@ from pathlib import Path
 from taxhall.broker import BrokerError, BrokerProcess, BrokerSettings, free_port
 from taxhall.bus import BusMessage, HallBus
 from taxhall.config import DeviceConfig, Overrides, load_config
+from taxhall.demo_script import sim_commands
 from taxhall.logs import setup_logging
 
 DEMO_HALL = "demo"  # unless --hall says otherwise
@@ -55,6 +56,7 @@ class DemoDevice:
     makes: tuple[MadeFile, ...] = ()  # written before the first start
     waits_for: tuple[Path, ...] = ()  # paths another device makes (a simulator's pty link)
     after: str = ""  # a device that must say online on the bus first (as systemd's After= on a notify unit)
+    commands: Path | None = None  # a named pipe given as stdin: the morning's lines to a simulator
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     log_path: Path = field(default=Path("/dev/null"))
@@ -83,8 +85,14 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill_key: str =
     printouts, led_frames = out / "printouts", out / "led"
     prefill = f'prefill_keys = ["{prefill_key}"]\n' if prefill_key else ""
     users = data_dir / "web" / "users.toml"
+    dispenser_scanner = data_dir / "scanner-2.pty"
     devices = [
-        DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite)"),
+        # Appointments round the clock, every day, check-in from 150 minutes ahead: the morning
+        # books the next hour and checks it in at whatever hour the demo runs (the example hall
+        # otherwise).
+        DemoDevice("ticketer", ["ticketer"], "queue engine (SQLite)",
+                   config='[appointments]\nslot_minutes = 60\nwindows = ["00:00-23:59"]\ncheckin_before_min = 150\n'
+                          '[calendar]\nweekend = []\n'),
         DemoDevice("gateway", ["gateway", "--listen", f"127.0.0.1:{ports.gateway}"],
                    f"tax gateway on http://127.0.0.1:{ports.gateway} (demo data)", on_bus=False),
         DemoDevice("printer-sim-1", ["sim", "printer", "--listen", f"127.0.0.1:{ports.printer}", "--out",
@@ -94,10 +102,14 @@ def demo_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill_key: str =
         DemoDevice("led-sim-1", ["sim", "led", "--listen", f"127.0.0.1:{ports.led}", "--width", "128", "--height", "32",
                                  "--out", str(led_frames)],
                    f"LED board simulator (Alpha protocol) on 127.0.0.1:{ports.led} (frames in {led_frames})", on_bus=False),
+        DemoDevice("scanner-2", ["sim", "scanner", "--link", str(dispenser_scanner)],
+                   f"QR scanner simulator of dispenser-1 on {dispenser_scanner} (appointment check-in)", on_bus=False,
+                   commands=sim_commands(data_dir, "scanner-2")),
         DemoDevice("dispenser-1", ["dispenser", "--printer", f"tcp://127.0.0.1:{ports.printer}", "--size", "540x960"],
-                   "ticket dispenser (取号机)", screen=True, after="ticketer",
+                   "ticket dispenser (取号机)", screen=True, after="ticketer", waits_for=(dispenser_scanner,),
                    config='[dispenser]\nhall_name = "示范办税服务厅"\nhall_name_en = "Demo Tax Service Hall"\n'
-                          f'follow_url = "http://127.0.0.1:{ports.web}/t/{{token}}"\n'),
+                          f'follow_url = "http://127.0.0.1:{ports.web}/t/{{token}}"\n'
+                          f'[scanner]\nkind = "serial"\ndevice = "{dispenser_scanner}"\n'),
         # the counters log in once, at start: the queue engine must be there to hear it
         DemoDevice("counter-1", ["counter", "--counter", "1", "--staff", "S1001", "--size", "800x500"],
                    "counter caller, window 1", screen=True, after="ticketer", config=f"[counter]\n{prefill}" if prefill else ""),
@@ -136,7 +148,7 @@ def kiosk_devices(ports: DemoPorts, out: Path, data_dir: Path, prefill: str = ""
                    f"ID-card reader simulator of kiosk-1 on {reader} (a demo taxpayer's card on it)", on_bus=False,
                    makes=(MadeFile(cards, ("-m", "kiosk.demo_cards", "--identity-file")),)),
         DemoDevice("scanner-1", ["sim", "scanner", "--link", str(scanner)],
-                   f"QR scanner simulator of kiosk-1 on {scanner}", on_bus=False),
+                   f"QR scanner simulator of kiosk-1 on {scanner}", on_bus=False, commands=sim_commands(data_dir, "scanner-1")),
         DemoDevice("kiosk-1", ["kiosk", "--size", "1280x800", "--printer", f"tcp://127.0.0.1:{ports.kiosk_printer}",
                                "--reader", str(reader), "--scanner", str(scanner)],
                    "24-hour self-service kiosk", screen=True, waits_for=(reader, scanner),
@@ -319,14 +331,25 @@ def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dic
         path.write_text(dev.config, encoding="utf-8")
         extra = ["--config", str(path)]
     log_file = dev.log_path.open("ab")
+    stdin = _open_commands(dev.commands) if dev.commands else subprocess.DEVNULL
     dev.proc = subprocess.Popen(
         [sys.executable, "-m", "taxhall.cli", *dev.argv, *extra, "--broker", broker_url, "--hall", hall,
          "--device", dev.device, "--data-dir", str(device_dir)],
-        # no stdin: the simulators read commands from it, and would take the lines typed
-        # into the demo's terminal
-        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
+        # never the demo's own stdin: the simulators read commands from it, and would take the
+        # lines typed into the demo's terminal; the morning's lines come through `commands`
+        stdin=stdin, stdout=log_file, stderr=subprocess.STDOUT, env=env,
     )
     log_file.close()
+    if isinstance(stdin, int) and stdin >= 0:
+        os.close(stdin)
+
+
+def _open_commands(path: Path) -> int:
+    """The named pipe `path` (made if missing), opened for reading and writing: the child
+    never sees its end while the demo runs, and the morning's writes never block on a reader."""
+    if not path.exists():
+        os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDWR)
 
 
 def _note_status(message: BusMessage, statuses: dict[str, str], quiet: bool) -> None:
