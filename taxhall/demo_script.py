@@ -31,8 +31,11 @@ from taxhall.bus import BusError, HallBus
 
 
 class _Ports(Protocol):
-    printer_control: int
-    web: int
+    @property
+    def printer_control(self) -> int: ...
+
+    @property
+    def web(self) -> int: ...
 
 
 Say = Callable[[str], None]
@@ -47,7 +50,7 @@ PRINT = [{"tap": "print"}, {"wait": "cert_done"}]
 FINISH = [{"tap": "finish"}, {"wait": "home"}]
 # A taxpayer tells the hall, on the kiosk's 意见簿 tile, that she waited too long, and leaves her
 # phone number for the reply (only its mask is kept).
-KIOSK_APPEAL = [{"wait": "home"}, {"tap": "tile_appeal"}, {"wait": "appeal"}, {"tap": "appeal_category_waiting"},
+KIOSK_APPEAL: list[dict[str, Any]] = [{"wait": "home"}, {"tap": "tile_appeal"}, {"wait": "appeal"}, {"tap": "appeal_category_waiting"},
                 {"tap": "appeal_phrase_long_wait"}, {"tap": "appeal_next"}, {"wait": "appeal_text"},
                 {"tap": "appeal_field_phone"}, *({"tap": f"key_{d}"} for d in "13912345678"), {"tap": "appeal_submit"},
                 {"wait": "appeal_done"}]
@@ -55,7 +58,8 @@ KIOSK_APPEAL = [{"wait": "home"}, {"tap": "tile_appeal"}, {"wait": "appeal"}, {"
 # screen (after her ID card: the seller must be the card's holder, the demo's first card).
 TO_BUYER = [{"wait": "home"}, {"tap": "tile_self_invoice"}, {"wait": "buyer"}]
 TO_QUOTE = [{"wait": "self_quote"}]
-PAY = [{"tap": "pay"}, {"wait": "self_done", "timeout": 40}]
+PAY: list[dict[str, Any]] = [{"tap": "pay"}, {"wait": "self_done", "timeout": 40}]
+CANCEL = [{"tap": "cancel"}, {"wait": "home"}]  # a visit left half-way, so the next one starts at home
 PREPARED_REQUEST = {
     "kind": "request", "seller_name": "王秀英", "category": "services",
     "buyer_name": "仙桃示范商贸有限公司", "buyer_taxpayer_id": "91429004MA49XWY01B", "buyer_address_phone": "",
@@ -64,8 +68,8 @@ PREPARED_REQUEST = {
 }
 BOOKING_PHONE = "13800138000"  # the taxpayer booking on her phone: stored hashed, shown masked
 SUPERVISOR = {"user": "duty", "password": "demo"}  # the demo's duty supervisor (web/demo_users.py)
-PHONE_VIEW = {"width": 390, "height": 844}
-DESK_VIEW = {"width": 1280, "height": 900}
+PHONE_VIEW = (390, 844)  # CSS pixels of a phone's screen, and of the supervisor's browser window
+DESK_VIEW = (1280, 900)
 
 
 def sim_commands(data_dir: Path, simulator: str) -> Path:
@@ -162,22 +166,21 @@ def run_morning(bus: HallBus, statuses: dict[str, str], devices: list[str], out:
     visits.appeal = appeal_on_the_web(web, step, fail)
     if visits.appeal:
         supervisor_answers(web, visits.appeal, step, fail)
-    if appointment and ticket:
+    filed = ask(bus, "appeals/req/list", {"state": "all"})
+    channels = [a.get("channel") for a in filed.get("appeals", [])]
+    step(f"appeals filed this morning: {len(channels)} ({', '.join(sorted(set(map(str, channels)))) or 'none'})")
+    if ticket:
         # The queue's fairness rule (docs/queue.md): a priority ticket goes first only once
         # fairness_factor (3) × its wait reaches the oldest normal ticket's wait.
         time.sleep(max(0.0, checked_in + (checked_in - first_taken) / 2 + 1.0 - time.monotonic()))
         queue("start", "1")
         queue("finish", "1")
-        called = queue("call_next", "1")
-        number = (called.get("ticket") or {}).get("number", "")
+        number = (queue("call_next", "1").get("ticket") or {}).get("number", "")
         if number == ticket:
             step(f"counter 1: the appointment's {number} is called before the tickets taken earlier")
         else:
-            fail(f"counter 1 called {number or called.get('error')} instead of the appointment's {ticket}")
+            fail(f"counter 1 called {number or 'nothing'} instead of the appointment's {ticket}")
     calls_said = time.monotonic() + 6.0  # the voice says every call; the boards show the last
-    filed = ask(bus, "appeals/req/list", {"state": "all"})
-    channels = [a.get("channel") for a in filed.get("appeals", [])]
-    step(f"appeals filed this morning: {len(channels)} ({', '.join(sorted(set(map(str, channels)))) or 'none'})")
     if kiosk:
         prefilled_invoice(bus, web, data_dir, screens, step, fail)
     time.sleep(max(0.0, calls_said - time.monotonic()))
@@ -297,7 +300,7 @@ def wait_for_page(pages: Path, before: int, timeout_s: float = 10) -> Path | Non
 def qr_address(page: Path) -> str:
     """What a phone reads from the QR code on a printed page."""
     from PIL import Image
-    from pyzbar.pyzbar import decode
+    from pyzbar.pyzbar import decode  # type: ignore[import-untyped]
 
     codes = [c.data.decode() for c in decode(Image.open(page))]
     return next((c for c in codes if c.startswith("http")), "")
@@ -389,17 +392,17 @@ def prefilled_invoice(bus: HallBus, web: str, data_dir: Path, screens: Path, ste
         return
     if not send_to_simulator(sim_commands(data_dir, "scanner-1"), f"scan {made['code']}"):
         fail("kiosk: its scanner simulator does not take commands")
-        tap_through(bus, [{"tap": "cancel"}, {"wait": "home"}], "", step)
+        tap_through(bus, CANCEL, "", step)
         return
     if tap_through(bus, TO_QUOTE, "kiosk: the pre-filled request read at the scanner, the tax quoted", step) is None:
         fail("kiosk: the pre-filled code did not fill in the request")
-        tap_through(bus, [{"tap": "cancel"}, {"wait": "home"}], "", step)
+        tap_through(bus, CANCEL, "", step)
         return
     shoot(bus, [KIOSK], screens, "7-kiosk-prefilled-quote", step)
     paid = tap_through(bus, PAY, "", step)
     if paid is None:
         fail("kiosk: the pre-filled self-invoice was not issued")
-        tap_through(bus, [{"tap": "cancel"}, {"wait": "home"}], "", step)
+        tap_through(bus, CANCEL, "", step)
         return
     step(f"kiosk: invoice {paid.get('invoice')} {'printed' if paid.get('printed') else 'issued, not printed'} "
          f"from the pre-filled request")
@@ -431,10 +434,10 @@ def photograph_the_web(web: str, folder: Path, visits: WebVisits, step: Say, fai
             # --no-sandbox: Chromium refuses its sandbox when run as root (containers, CI)
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
-                phone = browser.new_context(viewport=PHONE_VIEW, device_scale_factor=2, is_mobile=True)
+                phone = browser.new_context(viewport={"width": PHONE_VIEW[0], "height": PHONE_VIEW[1]}, device_scale_factor=2, is_mobile=True)
                 for name, url in phone_pages:
                     snap(phone.new_page(), url, folder / f"{name}.png", step, fail)
-                desk = browser.new_context(viewport=DESK_VIEW)
+                desk = browser.new_context(viewport={"width": DESK_VIEW[0], "height": DESK_VIEW[1]})
                 login = desk.new_page()
                 login.goto(f"{web}/admin/login", timeout=15_000)
                 login.fill("input[name=user]", SUPERVISOR["user"])
