@@ -105,6 +105,16 @@ def categories_from(catalog: list[dict[str, Any]]) -> tuple[Category, ...]:
                  for c in catalog)
 
 
+def in_zone_of(moment: str, now: datetime) -> str:
+    """An ISO time from the ticketer, in the kiosk's own zone (the screen's clock), so the
+    deadline and the filing time on one slip read alike whatever zone the server runs in."""
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    return parsed.astimezone(now.tzinfo).isoformat() if parsed.tzinfo and now.tzinfo else moment
+
+
 def appeal_slip(draft: AppealDraft, hall_name: str, hall_name_en: str, lookup_url: str, lang: str, now: datetime) -> Layout:
     """The receipt: the reference in big type, the category, the deadline and a QR to look it up."""
     ref = draft.ref or ""
@@ -217,7 +227,8 @@ class AppealFlow(_Step):
             log.warning("appeals desk unreachable: %s", exc)
             raise KioskProblem(Notice(word("appeal_down"), None, word("appeal_down_next"))) from None
         log.info("appeal %s filed (%s)", filed["ref"], draft.category)
-        k.update(appeal=replace(draft, ref=str(filed["ref"]), deadline=str(filed.get("deadline") or ""), phone=""))
+        k.update(appeal=replace(draft, ref=str(filed["ref"]), deadline=in_zone_of(str(filed.get("deadline") or ""), k.now()),
+                                phone=""))
         k.go(Screen.APPEAL_DONE)
         self.print()
 

@@ -172,3 +172,14 @@ def test_tapping_through_the_opinion_book_in_the_real_kiosk(broker: BrokerProces
     got = web.request("appeals/req/get", {"ref": ref})["appeal"]
     assert got["description"] == "NO 5" and got["tags"] == ["system", "system.slow"] and got["phone"] == "139****5678"
     assert got["source"] == "kiosk-x" and got["channel"] == "kiosk"
+
+
+def test_the_deadline_reads_in_the_kiosks_own_zone() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from kiosk.appeal import in_zone_of
+
+    china = datetime(2026, 11, 28, 10, 15, tzinfo=timezone(timedelta(hours=8)))
+    # A ticketer on a UTC clock: 02:15 UTC next day is 10:15 in the hall.
+    assert in_zone_of("2026-11-29T02:15:00+00:00", china).startswith("2026-11-29T10:15:00+08:00")
+    assert in_zone_of("not a time", china) == "not a time"
