@@ -216,6 +216,9 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     env = dict(os.environ)
+    # The demo hall keeps China's time whatever the machine's clock zone (the kiosk always
+    # does): the web, the appointment slots and the appeal deadlines then read alike.
+    env.setdefault("TZ", "Asia/Shanghai")
     xvfb = None
     if args.headless or not os.environ.get("DISPLAY"):
         xvfb, display = _start_xvfb()
