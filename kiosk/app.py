@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,25 +98,28 @@ def run(config: DeviceConfig, argv: list[str]) -> int:
         from kiosk.tapscript import load_script
 
         script = load_script(args.script)
-    parts = assemble(config, section, Overrides(args.printer, args.reader, args.scanner))
-    stop_signal = signal.getsignal(signal.SIGTERM)
-
-    def on_term(*_: object) -> None:
-        from kivy.app import App
-
-        running = App.get_running_app()
-        if running is not None:
-            running.stop()
-
-    signal.signal(signal.SIGTERM, on_term)
+    # SIGTERM (systemd's stop or restart) may come at any moment of the start-up, even while
+    # Kivy is still importing or making its window: the handler only raises a flag, and the
+    # screen's own clock stops the app once its loop turns (a clean exit 0, offline on the bus).
+    # Touching Kivy from the handler crashed such a start (a half-imported kivy.app, an app
+    # stopped before its window existed).
+    stop_requested = threading.Event()
+    stop_signal = signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     try:
-        from kiosk.ui import run_window
+        parts = assemble(config, section, Overrides(args.printer, args.reader, args.scanner))
+        try:
+            if stop_requested.is_set():
+                log.info("stopped before the screen came up")
+                return 0
+            from kiosk.ui import run_window
 
-        return run_window(parts.kiosk, parts.runner, section, section.size, section.fullscreen,
-                          screenshot=args.screenshot, exit_after=args.exit_after, script=script, started_at=STARTED_AT)
+            return run_window(parts.kiosk, parts.runner, section, section.size, section.fullscreen,
+                              screenshot=args.screenshot, exit_after=args.exit_after, script=script,
+                              started_at=STARTED_AT, stop_requested=stop_requested)
+        finally:
+            parts.close()
     finally:
         signal.signal(signal.SIGTERM, stop_signal)
-        parts.close()
 
 
 @dataclass

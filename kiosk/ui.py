@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -74,7 +75,12 @@ def yuan(fen: int) -> str:
 
 def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSection", size: str, fullscreen: bool,
                *, screenshot: str | None = None, exit_after: float | None = None, script: list[dict[str, Any]] | None = None,
-               driver: Callable[[Any], Iterator[float]] | None = None, started_at: float | None = None) -> int:
+               driver: Callable[[Any], Iterator[float]] | None = None, started_at: float | None = None,
+               stop_requested: threading.Event | None = None) -> int:
+    """Runs the kiosk's screen until it closes; the exit status. `stop_requested` (set from a
+    SIGTERM handler) stops the app from its own clock, never from the signal handler."""
+    if stop_requested is not None and stop_requested.is_set():
+        return 0  # stopped before the window: nothing to close
     # Kivy reads these when its clock and window are made, and prepare_kivy's font set-up
     # already makes the clock: so they go in first (with the same no-argv switch it sets)
     prepare_kivy(size, fullscreen, max_fps=section.max_fps)
@@ -165,7 +171,15 @@ def run_window(kiosk: "Kiosk", runner: "ActionRunner | None", section: "KioskSec
                 Clock.schedule_once(self._drive, 0.5)
             if exit_after is not None:
                 Clock.schedule_once(self._finish, exit_after)
+            if stop_requested is not None:
+                # runs once the loop turns, so never before the window exists
+                Clock.schedule_interval(self._stop_if_requested, 0.2)
             return self.root_widget
+
+        def _stop_if_requested(self, dt: float) -> None:
+            if stop_requested is not None and stop_requested.is_set():
+                log.info("stopping (SIGTERM)")
+                self.stop()
 
         # -- frame and sizes ---------------------------------------------------------------
 

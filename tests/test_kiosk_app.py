@@ -8,15 +8,19 @@ app's log, its data dir or anything it said on the bus."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image
 from pyzbar.pyzbar import decode
@@ -162,3 +166,82 @@ def test_the_kiosk_says_ready_and_keeps_the_watchdog_fed(tmp_path: Path) -> None
         sock.close()
     assert got and got[0].startswith("READY=1"), got
     assert got.count("WATCHDOG=1") >= 3, got
+
+
+def _private_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    """An X server of the test's own (its display number from -displayfd): the kiosk is the
+    direct child then, and the test's SIGTERM reaches it as systemd's would."""
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    with os.fdopen(read_end) as numbers:
+        return xvfb, f":{numbers.readline().strip()}"
+
+
+@pytest.mark.parametrize("stop_at", ["kiosk: kiosk kiosk-stop of hall", "kivy: Factory:", "kivy: Window: Provider"],
+                         ids=["before-kivy", "kivy-importing", "window-being-made"])
+def test_a_stop_during_start_up_is_a_clean_exit_and_says_offline(broker: BrokerProcess, tmp_path: Path,
+                                                                  stop_at: str) -> None:
+    """systemctl stop/restart while the screen is still coming up (SIGTERM right after a line
+    of the start-up): exit 0 — not a traceback and exit 1, which systemd counts as a failure —
+    and the retained status on the bus says offline."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[kiosk]\nvoice = false\nsize = "800x600"\n', encoding="utf-8")
+    said_online = threading.Event()
+    watcher = _status_watcher(broker, "kiosk-stop", lambda state: said_online.set() if state == "online" else None)
+    xvfb, display = _private_xvfb()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taxhall.cli", "kiosk", "--config", str(config), "--broker", broker.url, "--hall", HALL,
+         "--device", "kiosk-stop", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "DISPLAY": display})
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if stop_at in line:
+                # once it has said online (its bus connects beside the screen, in milliseconds on
+                # loopback): a device that never said online has nothing to take back
+                said_online.wait(10)
+                proc.send_signal(signal.SIGTERM)
+                break
+        lines += proc.stdout.readlines()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        xvfb.terminate()
+        xvfb.wait(10)
+        watcher.loop_stop()
+        watcher.disconnect()
+    log = "".join(lines)
+    assert any(stop_at in line for line in lines), log[-3000:]
+    assert said_online.is_set(), log[-3000:]
+    assert proc.returncode == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    state = _retained_state(broker, "kiosk-stop")
+    assert state == "offline", f"the status left on the bus: {state}"
+
+
+def _status_watcher(broker: BrokerProcess, device: str, on_state: Any) -> Any:
+    """A raw MQTT client calling `on_state(state)` for each `device/{device}/status`."""
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, message: on_state(json.loads(message.payload)["state"])
+    client.connect("127.0.0.1", broker.settings.port)
+    client.subscribe(f"taxhall/v1/{HALL}/device/{device}/status", qos=1)
+    client.loop_start()
+    return client
+
+
+def _retained_state(broker: BrokerProcess, device: str) -> str | None:
+    """The state in the retained `device/{device}/status`, as a fresh subscriber gets it."""
+    got: list[str] = []
+    arrived = threading.Event()
+    client = _status_watcher(broker, device, lambda state: (got.append(state), arrived.set()))
+    try:
+        arrived.wait(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return got[0] if got else None
