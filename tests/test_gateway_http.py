@@ -15,7 +15,7 @@ import pytest
 
 from kiosk.gateway import demo_data
 from kiosk.gateway.client import HttpTaxGateway
-from kiosk.gateway.interface import GatewayError, GatewayUnavailable, TaxGateway
+from kiosk.gateway.interface import GatewayError, GatewayRejected, GatewayUnavailable, TaxGateway
 from kiosk.gateway.invoice_qr import parse_invoice_qr
 from kiosk.gateway.local import LocalTaxGateway, china_now
 from kiosk.gateway.models import InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory, TaxType
@@ -175,3 +175,31 @@ def test_without_retries_a_lost_answer_is_unavailable_and_asking_again_finds_the
     finally:
         once.close()
         proxy.close()
+
+
+def test_a_prefilled_code_is_invoiced_once_over_http(served: GatewayProcess, http: HttpTaxGateway,
+                                                     local: LocalTaxGateway) -> None:
+    code_id = "ab12cd34ef56"
+    quote = http.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 120_000, "详见销货清单",
+                                    prefill_id=code_id)
+    assert quote.prefill_id == code_id
+    invoice = http.issue_self_invoice("http-prefill-1", quote.quote_id,
+                                      PaymentProof(reference="POS-90", amount_fen=quote.tax_due_fen))
+    assert count(served.db_path, "SELECT COUNT(*) FROM prefill_uses WHERE prefill_id = ? AND invoice_number = ?",
+                 code_id, invoice.number) == 1
+    quotes_before = count(served.db_path, "SELECT COUNT(*) FROM quotes")
+    again = failure(lambda: http.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 120_000,
+                                                    "详见销货清单", prefill_id=code_id))
+    assert again[:2] == (GatewayRejected, "prefill_used") and invoice.number in again[2] and invoice.number in again[3]
+    assert again == failure(lambda: local.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES,
+                                                             120_000, "详见销货清单", prefill_id=code_id))
+    assert count(served.db_path, "SELECT COUNT(*) FROM quotes") == quotes_before
+    # what goes over the wire: 409 with the code and both languages; a malformed id is a 422
+    body = {"seller_id_number": ZHANG.id_number, "buyer": BUYER.model_dump(mode="json"), "category": "services",
+            "amount_fen": 120_000, "prefill_id": code_id}
+    with httpx.Client(base_url=served.url) as raw:
+        answer = raw.post("/v1/self-invoices/quote", json=body)
+        assert answer.status_code == 409 and answer.json()["error"]["code"] == "prefill_used"
+        assert invoice.number in answer.json()["error"]["message_zh"]
+        malformed = raw.post("/v1/self-invoices/quote", json={**body, "prefill_id": "not an id"})
+        assert malformed.status_code == 422 and "prefill_id" in malformed.json()["error"]["message"]

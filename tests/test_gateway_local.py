@@ -245,3 +245,48 @@ def test_a_day_past_the_rule_tables_is_refused_with_words(tmp_path: Path) -> Non
     with pytest.raises(GatewayRejected) as caught:
         gateway.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.GOODS, 10_000)
     assert caught.value.code == "rules_outdated" and "2018-06-01" in caught.value.message
+
+
+def test_a_prefilled_code_gets_one_invoice_and_a_second_quote_names_it(gateway: LocalTaxGateway, tmp_path: Path) -> None:
+    code_id = "0a1b2c3d4e5f"
+    quote = gateway.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 333_300, "详见销货清单",
+                                       prefill_id=code_id)
+    assert quote.prefill_id == code_id
+    with pytest.raises(GatewayRejected) as unpaid:  # an issue that fails records nothing of the code
+        gateway.issue_self_invoice("pre-0", quote.quote_id, PaymentProof(reference="T-0", amount_fen=1))
+    assert unpaid.value.code == "payment_mismatch"
+    assert rows(gateway.db_path, "SELECT * FROM prefill_uses") == []
+    paid = PaymentProof(reference="T-1", amount_fen=quote.tax_due_fen)
+    invoice = gateway.issue_self_invoice("pre-1", quote.quote_id, paid)
+    assert rows(gateway.db_path, "SELECT prefill_id, invoice_number FROM prefill_uses") == [(code_id, invoice.number)]
+    # the same code in a later visit: refused at the quote, before anything is paid, with the number
+    records_before = rows(gateway.db_path, "SELECT COUNT(*) FROM payment_records")
+    reopened = LocalTaxGateway(gateway.db_path, clock=Clock(NOW + timedelta(days=3)))  # kept in the file
+    with pytest.raises(GatewayRejected) as again:
+        reopened.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 333_300, "详见销货清单",
+                                    prefill_id=code_id)
+    assert again.value.code == "prefill_used"
+    assert invoice.number in again.value.message and invoice.number in again.value.message_zh
+    assert "one invoice" in again.value.message and "只能开具一张发票" in again.value.message_zh
+    assert rows(gateway.db_path, "SELECT COUNT(*) FROM quotes") == [(1,)]  # no quote made for it
+    assert rows(gateway.db_path, "SELECT COUNT(*) FROM payment_records") == records_before
+    # the issue's request id still answers its invoice; other codes and typed requests go on
+    assert reopened.issue_self_invoice("pre-1", quote.quote_id, paid) == invoice
+    assert reopened.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 10_000,
+                                       prefill_id="ffffffffffff").prefill_id == "ffffffffffff"
+    assert reopened.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 10_000).prefill_id is None
+    with pytest.raises(GatewayRejected) as bad:
+        reopened.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.SERVICES, 10_000, prefill_id="no spaces")
+    assert bad.value.code == "invalid_request" and "prefill_id" in bad.value.message
+
+
+def test_two_quotes_of_one_code_give_one_invoice(gateway: LocalTaxGateway) -> None:
+    """Two kiosks scanned the same code before either issued: the first issue wins."""
+    first = gateway.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.LABOUR, 50_000, prefill_id="c0ffee000001")
+    second = gateway.quote_self_invoice(ZHANG.id_number, BUYER, SelfInvoiceCategory.LABOUR, 50_000, prefill_id="c0ffee000001")
+    invoice = gateway.issue_self_invoice("k1", first.quote_id, PaymentProof(reference="P1", amount_fen=first.tax_due_fen))
+    with pytest.raises(GatewayRejected) as late:
+        gateway.issue_self_invoice("k2", second.quote_id, PaymentProof(reference="P2", amount_fen=second.tax_due_fen))
+    assert late.value.code == "prefill_used" and invoice.number in late.value.message
+    assert rows(gateway.db_path, "SELECT number FROM invoices WHERE seller_ref IS NOT NULL") == [(invoice.number,)]
+    assert rows(gateway.db_path, "SELECT request_id FROM requests WHERE operation = 'self_invoice'") == [("k1",)]

@@ -155,9 +155,9 @@ class HttpTaxGateway:
         return self._call("POST", "/v1/invoices/from-request", body, TypeAdapter(Invoice))
 
     def quote_self_invoice(self, seller_id_number: str, buyer: InvoiceHeader, category: SelfInvoiceCategory,
-                           amount_fen: int, item_name: str | None = None) -> SelfInvoiceQuote:
+                           amount_fen: int, item_name: str | None = None, prefill_id: str | None = None) -> SelfInvoiceQuote:
         body = self._body(SelfInvoiceQuoteRequest, seller_id_number=seller_id_number, buyer=buyer, category=category,
-                                       amount_fen=amount_fen, item_name=item_name)
+                                       amount_fen=amount_fen, item_name=item_name, prefill_id=prefill_id)
         return self._call("POST", "/v1/self-invoices/quote", body, TypeAdapter(SelfInvoiceQuote))
 
     def issue_self_invoice(self, request_id: str, quote_id: str, payment: PaymentProof) -> Invoice:

@@ -156,7 +156,8 @@ def create_app(gateway: TaxGateway | None = None) -> FastAPI:
     @app.post("/v1/self-invoices/quote", response_model=SelfInvoiceQuote, tags=["self-invoicing"])
     def quote_self_invoice(body: SelfInvoiceQuoteRequest, gw: TaxGateway = Depends(_gateway)) -> SelfInvoiceQuote:
         """The taxes on a self-issued invoice (自助代开), line by line."""
-        return gw.quote_self_invoice(body.seller_id_number, body.buyer, body.category, body.amount_fen, body.item_name)
+        return gw.quote_self_invoice(body.seller_id_number, body.buyer, body.category, body.amount_fen, body.item_name,
+                                     body.prefill_id)
 
     @app.post("/v1/self-invoices", response_model=Invoice, tags=["self-invoicing"])
     def issue_self_invoice(body: SelfInvoiceIssue, gw: TaxGateway = Depends(_gateway)) -> Invoice:

@@ -10,7 +10,9 @@ English and Chinese, fit for a screen: `GatewayNotFound` (nothing matches), `Gat
 listed once, in `ERRORS`, which the HTTP layer and docs/gateway.md follow.
 
 Operations that issue something take a client-made `request_id`: repeating a request with the
-same id returns the first answer and never issues a second certificate or invoice.
+same id returns the first answer and never issues a second certificate or invoice. A
+pre-filled code (taxhall.prefill) gets one self-issued invoice: its id goes with the quote
+and is recorded with the invoice.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ ERRORS: dict[str, ErrorSpec] = {
                             "本系统的税收规则未覆盖{day}，请到窗口办理。"),
     "quote_not_found": _spec(GatewayNotFound, "This tax computation is unknown. Please start again.",
                              "未找到该税款计算结果，请重新开始。"),
+    "prefill_used": _spec(GatewayRejected, "This pre-filled request already has its invoice, No. {number}; a code gives one"
+                          " invoice only. Check or reprint that invoice, or ask at a counter.",
+                          "该预填申请已开具过发票，号码{number}；每个预填二维码只能开具一张发票。请查验或补打该发票，或到窗口咨询。", 409),
     "quote_expired": _spec(GatewayRejected, "This tax computation has expired. Please start again.",
                            "税款计算结果已过期，请重新开始。"),
     "quote_used": _spec(GatewayRejected, "An invoice was already issued for this computation, No. {number}.",
@@ -191,12 +196,16 @@ class TaxGateway(Protocol):
         ...
 
     def quote_self_invoice(self, seller_id_number: str, buyer: InvoiceHeader, category: SelfInvoiceCategory,
-                           amount_fen: int, item_name: str | None = None) -> SelfInvoiceQuote:
-        """The taxes on a self-issued invoice (自助代开), line by line, before paying."""
+                           amount_fen: int, item_name: str | None = None, prefill_id: str | None = None) -> SelfInvoiceQuote:
+        """The taxes on a self-issued invoice (自助代开), line by line, before paying.
+
+        `prefill_id` is the id of the pre-filled code the sale came from: a code that already
+        has an invoice is refused here, before anything is paid (GatewayRejected("prefill_used")).
+        """
         ...
 
     def issue_self_invoice(self, request_id: str, quote_id: str, payment: PaymentProof) -> Invoice:
-        """The invoice of a quote whose tax has been paid."""
+        """The invoice of a quote whose tax has been paid; a quote's code id is recorded with it."""
         ...
 
     def check_invoice(self, fields: InvoiceQrFields) -> InvoiceCheckResult:

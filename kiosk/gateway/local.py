@@ -13,7 +13,11 @@ What it keeps, and why:
 - every issued certificate and invoice as the JSON document that was answered, so a repeated
   request id answers the same document (idempotency rows are written in the same transaction
   as what they issued);
-- quotes for self-invoicing, orders waiting for invoices, payment records.
+- quotes for self-invoicing, orders waiting for invoices, payment records;
+- the id of each pre-filled code (taxhall.prefill) a self-issued invoice came from, written
+  in the invoice's own transaction, so a code gets one invoice: a second quote for it is
+  refused before anything is paid, and the primary key stops a second issue even when two
+  kiosks quoted the same code at once.
 
 Each operation opens its own connection (the HTTP server calls from a thread pool); writes
 run in `BEGIN IMMEDIATE` transactions, in WAL mode with synchronous=FULL.
@@ -63,6 +67,7 @@ from kiosk.gateway.models import (
     TaxLine,
     TaxType,
     Taxpayer,
+    prefill_id_problem,
     request_id_problem,
 )
 from kiosk.gateway.money import fen_to_yuan
@@ -105,6 +110,8 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE TABLE IF NOT EXISTS quotes (
     id TEXT PRIMARY KEY, taxpayer_ref TEXT NOT NULL, expires_at TEXT NOT NULL, document_json TEXT NOT NULL,
     invoice_number TEXT);
+CREATE TABLE IF NOT EXISTS prefill_uses (
+    prefill_id TEXT PRIMARY KEY, invoice_number TEXT NOT NULL REFERENCES invoices(number), used_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY, operation TEXT NOT NULL, fingerprint TEXT NOT NULL,
     result_table TEXT NOT NULL, result_key TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -443,14 +450,26 @@ class LocalTaxGateway:
         except RuleGap:
             raise error("rules_outdated", day=day.isoformat()) from None
 
+    @staticmethod
+    def _refuse_used_prefill(conn: sqlite3.Connection, prefill_id: str | None) -> None:
+        """A pre-filled code gets one invoice: a code that has one is refused, with its number."""
+        if prefill_id is None:
+            return
+        row = conn.execute("SELECT invoice_number FROM prefill_uses WHERE prefill_id = ?", (prefill_id,)).fetchone()
+        if row is not None:
+            raise error("prefill_used", number=row[0])
+
     def quote_self_invoice(self, seller_id_number: str, buyer: InvoiceHeader, category: SelfInvoiceCategory,
-                           amount_fen: int, item_name: str | None = None) -> SelfInvoiceQuote:
+                           amount_fen: int, item_name: str | None = None, prefill_id: str | None = None) -> SelfInvoiceQuote:
         category = SelfInvoiceCategory(category)
+        if prefill_id is not None and prefill_id_problem(prefill_id):
+            raise error("invalid_request", reason=f"prefill_id: {prefill_id_problem(prefill_id)}")
         if not 0 < amount_fen <= self.settings.max_self_invoice_fen:
             raise error("amount_out_of_range", low="0.01", high=fen_to_yuan(self.settings.max_self_invoice_fen))
         now = self._clock()
         with self._connect() as conn, self._write(conn):
             taxpayer = self._taxpayer(conn, seller_id_number)
+            self._refuse_used_prefill(conn, prefill_id)
             before, computed = self._compute(conn, taxpayer.ref, category, amount_fen, now.date())
             quote = SelfInvoiceQuote(
                 quote_id=f"Q{secrets.token_hex(10)}",
@@ -460,11 +479,11 @@ class LocalTaxGateway:
                 vat_fen=computed.vat_fen, vat_exempt=computed.vat_exempt, lines=computed.lines,
                 tax_due_fen=computed.tax_due_fen, month_sales_before_fen=before,
                 exemption_threshold_fen=computed.threshold_fen, computed_on=now.date(),
-                expires_at=now + timedelta(seconds=self.settings.quote_ttl_s))
+                expires_at=now + timedelta(seconds=self.settings.quote_ttl_s), prefill_id=prefill_id)
             conn.execute("INSERT INTO quotes VALUES (?, ?, ?, ?, NULL)",
                          (quote.quote_id, taxpayer.ref, quote.expires_at.isoformat(), quote.model_dump_json()))
-        log.info("self-invoice quote %s for %s: %s yuan, tax due %s yuan", quote.quote_id, taxpayer.masked_id_number,
-                 fen_to_yuan(amount_fen), fen_to_yuan(quote.tax_due_fen))
+        log.info("self-invoice quote %s for %s: %s yuan, tax due %s yuan%s", quote.quote_id, taxpayer.masked_id_number,
+                 fen_to_yuan(amount_fen), fen_to_yuan(quote.tax_due_fen), f" (pre-filled {prefill_id})" if prefill_id else "")
         return quote
 
     def issue_self_invoice(self, request_id: str, quote_id: str, payment: PaymentProof) -> Invoice:
@@ -483,6 +502,8 @@ class LocalTaxGateway:
             if now > datetime.fromisoformat(row[1]):
                 raise error("quote_expired")
             quote = SelfInvoiceQuote.model_validate_json(row[2])
+            # Two kiosks may have quoted the same code before either issued: the first issue wins.
+            self._refuse_used_prefill(conn, quote.prefill_id)
             if payment.amount_fen != quote.tax_due_fen:
                 raise error("payment_mismatch", paid=fen_to_yuan(payment.amount_fen), due=fen_to_yuan(quote.tax_due_fen))
             taxpayer_ref = str(row[0])
@@ -505,6 +526,8 @@ class LocalTaxGateway:
                               remarks=remarks, issuer=self.settings.authority)
             self._insert_invoice(conn, invoice, seller_ref=taxpayer_ref, sales_fen=computed.sales_fen)
             conn.execute("UPDATE quotes SET invoice_number = ? WHERE id = ?", (number, quote_id))
+            if quote.prefill_id is not None:
+                conn.execute("INSERT INTO prefill_uses VALUES (?, ?, ?)", (quote.prefill_id, number, now.isoformat()))
             self._remember(conn, request_id, "self_invoice", fingerprint, "invoices", number)
         log.info("self-invoice %s issued for %s: %s yuan, tax %s yuan paid (%s)", number, quote.seller.taxpayer_id,
                  fen_to_yuan(invoice.total_fen), fen_to_yuan(quote.tax_due_fen), payment.reference)

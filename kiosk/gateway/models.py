@@ -395,6 +395,7 @@ class SelfInvoiceQuote(GatewayModel):
     exemption_threshold_fen: Fen | None = Field(description="monthly sales up to this are VAT-exempt; none if no relief applies")
     computed_on: date
     expires_at: datetime
+    prefill_id: str | None = Field(None, description="the pre-filled code this sale came from; it gets one invoice only")
 
 
 class PaymentProof(GatewayModel):
@@ -451,6 +452,8 @@ class GatewayHealth(GatewayModel):
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 RequestId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN, description="client-made id; repeating it never issues twice")]
+PrefillId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN,
+                                 description="the id of the pre-filled code (THQ1) a request came from; one invoice per code")]
 
 
 def request_id_problem(value: str) -> str | None:
@@ -458,6 +461,13 @@ def request_id_problem(value: str) -> str | None:
     if re.fullmatch(REQUEST_ID_PATTERN, value):
         return None
     return "a request id is 1-64 letters, digits, '.', '_', ':' or '-'"
+
+
+def prefill_id_problem(value: str) -> str | None:
+    """None for a usable pre-filled code id, else what is wrong (the API checks the same pattern)."""
+    if re.fullmatch(REQUEST_ID_PATTERN, value):
+        return None
+    return "a pre-filled code id is 1-64 letters, digits, '.', '_', ':' or '-'"
 
 
 class TaxpayerQuery(IdentityRequest):
@@ -495,6 +505,7 @@ class SelfInvoiceQuoteRequest(IdentityRequest):
     category: SelfInvoiceCategory
     amount_fen: Fen = Field(description="价税合计, what the buyer pays")
     item_name: str | None = Field(None, max_length=40)
+    prefill_id: PrefillId | None = None
 
 
 class SelfInvoiceIssue(GatewayModel):
