@@ -20,7 +20,7 @@ def prepare_kivy(size: str, fullscreen: bool, max_fps: int = 30) -> None:
     os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # not xclip/xsel, which a kiosk image lacks
     from kivy.config import Config
 
-    width, height = size.split("x")
+    width, height = full_screen_start(size) if fullscreen else size.split("x")
     Config.set("graphics", "width", width)
     Config.set("graphics", "height", height)
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
@@ -38,6 +38,19 @@ def prepare_kivy(size: str, fullscreen: bool, max_fps: int = 30) -> None:
 
     LabelBase.register("CJK", str(single_face_font()))
     LabelBase.register("CJK-Bold", str(single_face_font(bold=True)))
+
+
+def full_screen_start(size: str, tallest: int = 1280) -> tuple[str, str]:
+    """The window a full-screen app opens with before it fills the screen. Under cage on a
+    1280x720 output (scripts/screen-under-cage), a dispenser opened at its portrait 1080x1920
+    hung in SDL's resize handling (a screenshot never returned, twice), while 720x1280,
+    600x800 and landscape 1920x1080 starts filled the screen; a landscape 1280x720 start came
+    out 1280x800, so landscape sizes are left alone. A portrait size is scaled to at most
+    `tallest` pixels high, same shape."""
+    width, height = (int(part) for part in size.split("x"))
+    if height <= width or height <= tallest:
+        return str(width), str(height)
+    return str(round(width * tallest / height)), str(tallest)
 
 
 def schedule_exit(app: Any, screenshot: str | None, exit_after: float | None,
