@@ -20,7 +20,7 @@ from kiosk.core import action, problem
 from kiosk.gateway.ids import normalize_uscc, uscc_problem
 from kiosk.gateway.interface import GatewayRejected
 from kiosk.gateway.invoice_qr import ForeignQr, EXPECT_REQUEST, describe, parse_header_qr, parse_invoice_qr, parse_request_qr
-from kiosk.gateway.models import InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory, SelfInvoiceQuote, TaxType
+from kiosk.gateway.models import Invoice, InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory, SelfInvoiceQuote, TaxType
 from kiosk.gateway.money import fen_to_yuan, yuan_to_fen
 from kiosk.identify import parse_etax_qr, person_from_card
 from kiosk.prefill import invoice_header, items_list_blocks, line_name, same_person
@@ -280,17 +280,22 @@ class SelfInvoiceFlow(_Step):
         k.update(buyer=invoice_header(request.buyer), prefill=request, category=category,
                  amount_text=fen_to_yuan(request.total_fen))
         try:
-            self._quote(category, request.total_fen)
-        except Exception:
-            # not quoted (amount over the limit, gateway down): nothing of the code stays behind
-            # for the keypad path the taxpayer may take instead
+            self._quote(category, request.total_fen, code.code_id)
+        except Exception as exc:
+            # not quoted (amount over the limit, gateway down, code already invoiced): nothing of
+            # the code stays behind for the keypad path the taxpayer may take instead
             k.update(buyer=None, prefill=None, category=None, amount_text="")
+            if isinstance(exc, GatewayRejected) and exc.code == "prefill_used":
+                log.info("pre-filled request %s already has its invoice", code.reference)
+                raise problem("err_prefill_used", Bi(exc.message_zh, exc.message), "err_prefill_used_next") from None
             raise
         log.info("pre-filled request %s: %d items, %s yuan", code.reference, len(request.items), fen_to_yuan(request.total_fen))
         k.notice = None
         k.go(Screen.SELF_QUOTE)
 
-    def _quote(self, category: SelfInvoiceCategory, amount_fen: int) -> SelfInvoiceQuote:
+    def _quote(self, category: SelfInvoiceCategory, amount_fen: int, prefill_id: str | None = None) -> SelfInvoiceQuote:
+        """Asks the gateway for the taxes; `prefill_id` is the scanned code's id, which the gateway
+        allows one invoice (a renewed quote passes on its predecessor's)."""
         k = self.kiosk
         buyer = k.session.buyer
         if buyer is None:
@@ -298,7 +303,7 @@ class SelfInvoiceFlow(_Step):
         k.show_busy("asking_gateway")
         prefill = k.session.prefill
         item_name = line_name(prefill) if prefill is not None else None
-        quote = k.gateway.quote_self_invoice(self._person().id_number, buyer, category, amount_fen, item_name)
+        quote = k.gateway.quote_self_invoice(self._person().id_number, buyer, category, amount_fen, item_name, prefill_id)
         k.gateway_ok()
         k.update(quote=quote)
         return quote
@@ -313,7 +318,7 @@ class SelfInvoiceFlow(_Step):
         if quote is None:
             return
         if quote.expires_at - k.now() < timedelta(seconds=QUOTE_MARGIN_S):
-            renewed = self._quote(quote.category, quote.total_fen)
+            renewed = self._quote(quote.category, quote.total_fen, quote.prefill_id)
             if renewed.tax_due_fen != quote.tax_due_fen:
                 raise problem("err_quote_changed", None, "err_quote_changed_next")
             quote = renewed
@@ -337,6 +342,21 @@ class SelfInvoiceFlow(_Step):
         log.info("payment %s approved: %d fen for quote %s", result.reference, result.amount_fen, quote.quote_id)
         return Payment(result.reference, result.amount_fen)
 
+    def _issue_or_requote(self, quote: SelfInvoiceQuote, proof: PaymentProof) -> Invoice:
+        k = self.kiosk
+        try:
+            return k.gateway.issue_self_invoice(k.request_id(f"self:{quote.quote_id}"), quote.quote_id, proof)
+        except GatewayRejected as exc:
+            if exc.code != "quote_expired":
+                raise
+        # taxes moved since the quote (midnight, another invoice): quote again; the same
+        # amount due lets the payment stand, anything else is for a counter to settle
+        renewed = self._quote(quote.category, quote.total_fen, quote.prefill_id)
+        if renewed.tax_due_fen != proof.amount_fen:
+            log.warning("payment %s does not match the new tax due; invoice not issued", proof.reference)
+            raise problem("paid_not_issued", "err_quote_changed_next", "paid_not_issued_hint", reference=proof.reference)
+        return k.gateway.issue_self_invoice(k.request_id(f"self:{renewed.quote_id}"), renewed.quote_id, proof)
+
     @action()
     def retry_issue(self) -> None:
         if self._on(Screen.SELF_PAY) and self.kiosk.session.payment is not None:
@@ -350,18 +370,15 @@ class SelfInvoiceFlow(_Step):
         k.show_busy("asking_gateway")
         proof = PaymentProof(reference=payment.reference, amount_fen=payment.amount_fen)
         try:
-            invoice = k.gateway.issue_self_invoice(k.request_id(f"self:{quote.quote_id}"), quote.quote_id, proof)
+            invoice = self._issue_or_requote(quote, proof)
         except GatewayRejected as exc:
-            if exc.code != "quote_expired":
+            if exc.code != "prefill_used":
                 raise
-            # taxes moved since the quote (midnight, another invoice): quote again; the same
-            # amount due lets the payment stand, anything else is for a counter to settle
-            renewed = self._quote(quote.category, quote.total_fen)
-            if renewed.tax_due_fen != payment.amount_fen:
-                log.warning("payment %s does not match the new tax due; invoice not issued", payment.reference)
-                raise problem("paid_not_issued", "err_quote_changed_next", "paid_not_issued_hint",
-                              reference=payment.reference) from None
-            invoice = k.gateway.issue_self_invoice(k.request_id(f"self:{renewed.quote_id}"), renewed.quote_id, proof)
+            # another kiosk issued this code's invoice between our quote and our issue: the
+            # payment has nothing to pay for and is for a counter to refund
+            log.warning("payment %s: code already invoiced elsewhere; invoice not issued", payment.reference)
+            raise problem("paid_not_issued", Bi(exc.message_zh, exc.message), "err_prefill_used_paid_next",
+                          reference=payment.reference) from None
         k.gateway_ok()
         log.info("self-issued invoice %s (payment %s)", invoice.number, payment.reference)
         k.update(invoice=invoice)

@@ -241,6 +241,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "err_prefill_seller": ("该申请是为其他销售方填写的", "This request was prepared for another seller"),
     "err_prefill_seller_next": ("请扫描您本人填写的二维码，或在终端上手工填写。",
                                 "Scan a code you prepared yourself, or fill in the request here."),
+    "err_prefill_used": ("这个预填申请已开过发票", "This pre-filled request already has its invoice"),
+    "err_prefill_used_next": ("如需补打或查验该发票，请使用“发票查验”或到窗口办理；新的销售请重新填写申请。",
+                              "To check or reprint that invoice use Invoice check or ask at a counter; for a new sale, prepare a new request."),
+    "err_prefill_used_paid_next": ("该申请已在其他终端开具发票，本次付款请凭交易号到窗口办理退款。",
+                                   "Its invoice was issued at another kiosk: ask at a counter with the reference to refund this payment."),
     "buyer_prefill_hint": ("已在手机上预填申请？请直接扫描该二维码", "Prepared the request on your phone? Scan its QR code now"),
     "prefill_items": ("预填的货物或服务", "Pre-filled items"),
     # voice prompts (elder mode)

@@ -2,13 +2,15 @@
 /prepare, the QR PNG it answers decoded by the camera decoder from the image file, the text
 sent by the scanner simulator to the kiosk, the invoice issued by the local gateway and printed
 on the printer simulator — with the items on paper. And refused codes: altered, expired, from
-another hall, with the reason on the kiosk's screen; a form with mistakes answered with them."""
+another hall, already invoiced (scanned again in a later visit), with the reason on the kiosk's
+screen; a form with mistakes answered with them."""
 
 from __future__ import annotations
 
 import base64
 import logging
 import re
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -84,6 +86,12 @@ def kiosk_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         rig.close()
 
 
+def invoice_count(rig: Rig) -> int:
+    """Invoices in the kiosk's gateway database (the local gateway on its SQLite file)."""
+    with sqlite3.connect(rig.gateway.db_path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM invoices").fetchone()[0])
+
+
 def at_buyer_screen(rig: Rig) -> None:
     rig.kiosk.open_tile(Flow.SELF_INVOICE)
     rig.card(ZHANG)  # 张伟, the demo freelancer: the name the form was filled in with
@@ -120,9 +128,28 @@ def test_form_to_qr_image_to_kiosk_to_printed_invoice(made: tuple[str, list[str]
     assert "网站设计" in list_text and "3,000.00" in list_text
     assert "商品摄影" in list_text and "2.5 小时 × 120.00" in list_text and "300.00" in list_text
     assert "3,333.00" in list_text  # 价税合计 of the items
-    # the same code again in a new visit is a new, separate request (the code is not a payment)
     rig.kiosk.finish()
     assert rig.view.session.prefill is None
+
+    # the same code again, in a new visit: it has its invoice — refused on the screen where it
+    # was scanned, with that invoice's number, before anything is paid or printed
+    paid_before, printed_before = len(rig.terminal.payments), len(rig.printer.pages)
+    invoices_before = invoice_count(rig)
+    at_buyer_screen(rig)
+    rig.scan(code)
+    view = rig.view
+    notice = view.notice
+    assert view.screen == Screen.BUYER and notice is not None
+    assert notice.title.zh == "这个预填申请已开过发票" and notice.title.en == "This pre-filled request already has its invoice"
+    assert invoice.number in notice.body.zh and invoice.number in notice.body.en
+    assert "发票查验" in notice.next_step.zh
+    session = view.session
+    assert session.prefill is None and session.buyer is None and session.quote is None
+    assert session.category is None and session.amount_text == "" and session.payment is None and session.invoice is None
+    rig.kiosk.flows.self_invoice.confirm()  # nothing to confirm: no quote was made
+    assert rig.screen == Screen.BUYER
+    assert len(rig.terminal.payments) == paid_before and invoice_count(rig) == invoices_before
+    assert len(rig.printer.pages) == printed_before
 
 
 def test_back_from_a_prefilled_quote_drops_the_request(made: tuple[str, list[str]], kiosk_factory: Callable[..., Rig]) -> None:
@@ -273,3 +300,33 @@ def test_a_code_the_gateway_will_not_quote_leaves_nothing_behind(kiosk_factory: 
     rig.kiosk.dismiss_notice()
     rig.kiosk.flows.buyer.individual()  # the keypad path instead: nothing of the code in it
     assert rig.screen == Screen.SELF_ITEM and rig.view.session.category is None
+
+
+def test_two_kiosks_scanning_one_code_give_one_invoice(made: tuple[str, list[str]], kiosk_factory: Callable[..., Rig],
+                                                       tmp_path: Path) -> None:
+    """Both quoted before either issued: the first confirmation gets the invoice; the second has
+    paid for nothing and is told so, with its payment reference, and sent to a counter."""
+    from kiosk.gateway.local import LocalTaxGateway
+
+    code, keys = made
+    first = kiosk_factory(keys)
+    second = make_rig(tmp_path / "kiosk-shared", pages_dir=tmp_path / "pages-shared", settings={"prefill_keys": keys},
+                      gateway=LocalTaxGateway(first.gateway.db_path))  # one hall gateway for both
+    try:
+        for rig in (first, second):
+            at_buyer_screen(rig)
+            rig.scan(code)
+            assert rig.screen == Screen.SELF_QUOTE and rig.view.notice is None
+        before = invoice_count(first)
+        first.kiosk.flows.self_invoice.confirm()
+        invoice = first.view.session.invoice
+        assert first.screen == Screen.SELF_DONE and invoice is not None
+        second.kiosk.flows.self_invoice.confirm()
+        view = second.view
+        payment = view.session.payment
+        assert payment is not None and view.session.invoice is None and view.screen != Screen.SELF_DONE
+        assert view.notice.title.zh.startswith(f"已付款（交易号 {payment.reference}）")
+        assert invoice.number in view.notice.body.en and "refund" in view.notice.next_step.en
+        assert invoice_count(second) == before + 1 and second.printer.pages == []
+    finally:
+        second.close()
