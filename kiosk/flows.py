@@ -20,7 +20,8 @@ from kiosk.core import action, problem
 from kiosk.gateway.ids import normalize_uscc, uscc_problem
 from kiosk.gateway.interface import GatewayRejected
 from kiosk.gateway.invoice_qr import ForeignQr, EXPECT_REQUEST, describe, parse_header_qr, parse_invoice_qr, parse_request_qr
-from kiosk.gateway.models import Invoice, InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory, SelfInvoiceQuote, TaxType
+from kiosk.gateway.models import (Invoice, InvoiceHeader, InvoiceRequestRef, PaymentProof, SelfInvoiceCategory,
+                                  SelfInvoiceQuote, TaxType)
 from kiosk.gateway.money import fen_to_yuan, yuan_to_fen
 from kiosk.identify import parse_etax_qr, person_from_card
 from kiosk.prefill import invoice_header, items_list_blocks, line_name, same_person
