@@ -248,7 +248,7 @@ def run_demo(config: DeviceConfig, args: argparse.Namespace) -> int:
             dev.log_path = logs / f"{dev.device}.log"
             if dev.after:
                 _wait_online(dev.after, statuses, stop)
-            _start(dev, broker.url, hall, data_dir, env)
+            start_device(dev, broker.url, hall, data_dir, env)
             say(f"started {dev.device:14} {dev.what}")
         say(f"hall '{hall}' is up; logs in {logs}; Ctrl-C stops everything.")
         if args.out:
@@ -288,7 +288,7 @@ def _restart_dead(devices: list[DemoDevice], broker_url: str, hall: str, data_di
         if dev.proc and dev.proc.poll() is not None:
             say(f"{dev.device} exited with {dev.proc.returncode}; restarting (see {dev.log_path})")
             dev.restarts += 1
-            _start(dev, broker_url, hall, data_dir, env)
+            start_device(dev, broker_url, hall, data_dir, env)
 
 
 def _wait_online(device: str, statuses: dict[str, str], stop: threading.Event, timeout_s: float = 30.0) -> None:
@@ -322,7 +322,9 @@ def _wait_for_paths(dev: DemoDevice, timeout_s: float = 15.0) -> None:
         say(f"{dev.device}: {missing} is not there; starting without it")
 
 
-def _start(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dict[str, str]) -> None:
+def start_device(dev: DemoDevice, broker_url: str, hall: str, data_dir: Path, env: dict[str, str]) -> None:
+    """Starts `dev` as `taxhall <argv>` with its config, data dir and log, as the demo does (and
+    scripts/screen-under-cage, which runs one screen under cage among the demo's simulators)."""
     device_dir = data_dir / dev.device
     device_dir.mkdir(parents=True, exist_ok=True)
     if dev.restarts == 0:
