@@ -1,8 +1,9 @@
 """`taxhall monitor`: the health of every device of a hall — or of every hall on the broker with
-`--fleet` — from the retained status topics, telemetry, events and queue states: role, state,
-last seen, printer paper, version, active alarms, queue lengths; devices that went silent are
-flagged. A live terminal view (rich), `--json` for scripts, `--prometheus HOST:PORT` for
-Prometheus. FleetModel holds it all as plain data, so tests and the benchmark drive it directly.
+`--fleet` — from the retained status topics, telemetry, events, queue states and the queue
+engine's retained set of raised alarms: role, state, last seen, printer paper, version, active
+alarms, queue lengths; devices that went silent are flagged. A live terminal view (rich),
+`--json` for scripts, `--prometheus HOST:PORT` for Prometheus. FleetModel holds it all as plain
+data, so tests and the benchmark drive it directly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from taxhall.watchdog import Watchdog
 from taxhall.commands import serve_standard_commands
 
 SILENT_AFTER_S = 90.0  # three telemetry intervals without a word
+# Alarms the appeals desk raises by events on the engine's device: not in the engine's
+# `queue/alarms` set, so a snapshot of that set must leave them alone (as web/bridge.py does).
+DESK_ALARM_PREFIXES = ("appeal:",)
 
 
 @dataclass
@@ -33,7 +37,7 @@ class DeviceRow:
     state: str = "unknown"
     version: str = ""
     components: dict[str, tuple[str, str]] = field(default_factory=dict)  # name → (state, detail)
-    alarms: dict[str, str] = field(default_factory=dict)  # kind → message
+    alarms: dict[str, str] = field(default_factory=dict)  # alarm key (the event's data.key, else its kind) → message
     figures: dict[str, Any] = field(default_factory=dict)
     last_seen: float = 0.0
 
@@ -73,6 +77,9 @@ class FleetModel:
             if parts[0] == "queue" and parts[1:] == ["state"]:
                 self.waiting[message.hall] = {code: s.waiting for code, s in message.data.services.items()}
                 return
+            if parts[0] == "queue" and parts[1:] == ["alarms"]:
+                self._replace_queue_alarms(message.hall, message.data)
+                return
             if parts[0] != "device" or len(parts) < 3:
                 return
             row = self._row(message.hall, parts[1])
@@ -84,10 +91,24 @@ class FleetModel:
             elif kind == "telemetry":
                 row.figures = dict(data.figures)
             elif kind == "event":
-                if data.severity == "alarm":
-                    row.alarms[data.kind] = data.message
+                # Keyed like the engine's snapshot, so an event and the snapshot name one alarm
+                # alike and two overdue tickets are two alarms, cleared one by one.
+                key = str(data.data.get("key") or data.kind)
+                if data.severity in ("alarm", "warning"):
+                    row.alarms[key] = data.message
                 elif data.severity == "cleared":
-                    row.alarms.pop(data.kind, None)
+                    row.alarms.pop(key, None)
+
+    def _replace_queue_alarms(self, hall: str, snapshot: Any) -> None:
+        """The engine's whole set of raised alarms (retained `queue/alarms`): it replaces the
+        alarms its device's events left here, so a monitor started after an alarm was raised
+        shows it and one that missed a `cleared` event drops it. The desks' own alarms on that
+        device (`appeal:*`) are raised by events only and stay. Caller holds the lock."""
+        row = self._row(hall, snapshot.device)
+        # last_seen is left alone: a retained snapshot may be hours old and says nothing of
+        # whether the engine is talking now.
+        kept = {key: text for key, text in row.alarms.items() if key.startswith(DESK_ALARM_PREFIXES)}
+        row.alarms = kept | {alarm.key: alarm.message for alarm in snapshot.alarms}
 
     def rows(self) -> list[DeviceRow]:
         with self._lock:
@@ -99,7 +120,7 @@ class FleetModel:
         return {
             "devices": [
                 {"hall": r.hall, "device": r.device, "role": r.role, "state": r.health(now, self.silent_after_s),
-                 "version": r.version, "last_seen_s": round(now - r.last_seen, 1), "paper": r.paper(),
+                 "version": r.version, "last_seen_s": round(now - r.last_seen, 1) if r.last_seen else None, "paper": r.paper(),
                  "components": {k: {"state": s, "detail": d} for k, (s, d) in r.components.items()},
                  "alarms": dict(r.alarms), "figures": dict(r.figures)}
                 for r in self.rows()
@@ -117,7 +138,7 @@ class FleetModel:
 
 
 def follow(bus: HallBus, model: FleetModel, fleet: bool) -> None:
-    for topic in ("device/+/status", "device/+/telemetry", "device/+/event", "queue/state"):
+    for topic in ("device/+/status", "device/+/telemetry", "device/+/event", "queue/state", "queue/alarms"):
         bus.subscribe(topic, model.on_message, all_halls=fleet, qos=0 if topic.endswith("telemetry") else 1)
 
 
@@ -137,12 +158,13 @@ def render(model: FleetModel, title: str, limit: int = 60) -> Any:
     for column in ("hall", "device", "role", "state", "last seen", "printer", "version", "alarms"):
         table.add_column(column, overflow="fold")
     rows = model.rows()
-    # Trouble first: a supervisor looks for what is wrong, not at 10,000 green lines.
-    rows.sort(key=lambda r: (r.health(now, model.silent_after_s) in ("online",), r.hall, r.device))
+    # Trouble first: a supervisor looks for what is wrong, not at 10,000 green lines; an
+    # online engine with alarms raised is trouble too.
+    rows.sort(key=lambda r: (r.health(now, model.silent_after_s) == "online" and not r.alarms, r.hall, r.device))
     for row in rows[:limit]:
         state = row.health(now, model.silent_after_s)
         table.add_row(row.hall, row.device, row.role, Text(state, style=_STYLES.get(state, "")),
-                      f"{now - row.last_seen:.0f} s ago", row.paper(), row.version, "; ".join(row.alarms.values()))
+                      f"{now - row.last_seen:.0f} s ago" if row.last_seen else "", row.paper(), row.version, "; ".join(row.alarms.values()))
     counts = model.counts(now)
     summary = "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no devices seen yet"
     queues = "  ".join(f"{hall}: " + " ".join(f"{c}={n}" for c, n in sorted(s.items())) for hall, s in model.waiting.items())
@@ -176,7 +198,8 @@ class FleetCollector:
         for row in self.model.rows():
             state = row.health(now, self.model.silent_after_s)
             up.add_metric([row.hall, row.device, row.role], 1.0 if state in ("online", "degraded") else 0.0)
-            seen.add_metric([row.hall, row.device], now - row.last_seen)
+            if row.last_seen:  # a device known only from the engine's alarm snapshot has said nothing yet
+                seen.add_metric([row.hall, row.device], now - row.last_seen)
             alarms.add_metric([row.hall, row.device], float(len(row.alarms)))
         for hall, services in self.model.waiting.items():
             for code, count in services.items():
