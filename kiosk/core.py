@@ -97,6 +97,15 @@ class QueueLink(Protocol):
         """The engine's `ticket` object; raises taxhall.bus errors."""
         ...
 
+    def check_in(self, code: str, request_id: str) -> dict[str, Any]:
+        """The appointment desk's answer to `appointments/req/check_in` (ok or not); raises
+        taxhall.bus errors when no answer came."""
+        ...
+
+    def lookup_appointment(self, code: str, request_id: str) -> dict[str, Any]:
+        """The appointment desk's answer to `appointments/req/lookup`."""
+        ...
+
 
 @dataclass(frozen=True)
 class View:
@@ -133,6 +142,7 @@ BACK: dict[Screen, Screen | None] = {
     Screen.GUIDES: None,
     Screen.GUIDE: Screen.GUIDES,
     Screen.QUEUE: None,
+    Screen.QUEUE_CHECKIN: Screen.QUEUE,
     Screen.APPEAL: None,
     Screen.APPEAL_TEXT: Screen.APPEAL,
 }
@@ -144,6 +154,7 @@ PROMPTS: dict[Screen, str] = {
     Screen.REQ_SCAN: "say_scan",
     Screen.BUYER: "say_scan",
     Screen.CHECK_SCAN: "say_scan",
+    Screen.QUEUE_CHECKIN: "say_checkin",
     Screen.CERT_RECORDS: "say_records",
     Screen.REQ_CONFIRM: "say_check",
     Screen.SELF_QUOTE: "say_check",

@@ -1,5 +1,6 @@
 """The services behind the home tiles, step by step: tax payment certificate, invoice from a
-seller's request, self-invoicing, invoice check, guides and the queue ticket.
+seller's request, self-invoicing, invoice check, guides and the queue ticket (with the
+appointment check-in, 预约签到, on the queue tile).
 
 Each flow keeps its state in the kiosk's `Session` and moves the kiosk between screens; its
 public methods are actions (kiosk.core.action): they may be called by the UI worker or a
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core import action, problem
 from kiosk.gateway.ids import normalize_uscc, uscc_problem
@@ -26,9 +28,12 @@ from kiosk.gateway.money import fen_to_yuan, yuan_to_fen
 from kiosk.identify import parse_etax_qr, person_from_card
 from kiosk.prefill import invoice_header, items_list_blocks, line_name, same_person
 from kiosk.printouts import certificate_slip, invoice_slip, ticket_slip
-from kiosk.session import PERIOD_KEYS, Flow, Payment, Person, Screen, Ticket, period_for
+from kiosk.session import PERIOD_KEYS, CheckinRefusal, Flow, Payment, Person, Screen, Ticket, period_for
 from kiosk.words import Bi
+from taxhall.bus import BusError
 from taxhall.prefill import Prefilled, PrefillRefused, keyring, looks_like_prefill, verify
+from ticketer.appointment_codes import CODE_DIGITS, normalize_code
+from ticketer.queue_words import error_words
 
 if TYPE_CHECKING:
     from kiosk.core import Kiosk
@@ -425,23 +430,141 @@ class GuidesFlow(_Step):
 
 
 class QueueFlow(_Step):
+    """排队取号: a ticket of a chosen service, or an appointment's priority ticket (预约签到)
+    by its code — typed on the keypad or scanned — with the desk saying when it is too early or
+    too late, and a normal ticket of the booked service offered instead."""
+
+    def _can_take(self, *screens: Screen) -> bool:
+        k = self.kiosk
+        return self._on(*screens) and k.queue is not None and k.view.queue_take
+
     @action()
     def take(self, service: str) -> None:
         k = self.kiosk
-        if not self._on(Screen.QUEUE) or k.queue is None or not k.view.queue_take:
+        if not self._can_take(Screen.QUEUE):
             return
         offered = {s.code: s for s in k.view.queue}
         if service not in offered or not offered[service].open:
             raise problem("err_queue", "queue_closed", "err_next_counter")
+        self._take(service, offered[service].name, offered[service].name_en)
+
+    def _take(self, service: str, name: str, name_en: str) -> None:
+        k = self.kiosk
+        assert k.queue is not None
         k.show_busy("wait")
         found = k.queue.take_ticket(service, "elderly" if k.elder else "normal", k.request_id(f"ticket:{service}"))
-        ticket = Ticket(number=str(found["number"]), service=service, service_name=offered[service].name,
-                        service_name_en=offered[service].name_en,
+        ticket = Ticket(number=str(found["number"]), service=service, service_name=name, service_name_en=name_en,
                         ahead=int(found.get("ahead") or 0), est_wait_s=found.get("est_wait_s"), printed=False)
         log.info("ticket %s taken", ticket.number)
-        k.update(ticket=ticket)
+        k.update(ticket=ticket, checkin_digits="", checkin_refusal=None)
         k.go(Screen.QUEUE_DONE)
         self.print(str(found.get("token") or ""))
+
+    # -- appointment check-in ---------------------------------------------------------------
+
+    @action()
+    def open_checkin(self) -> None:
+        if self._can_take(Screen.QUEUE):
+            self.kiosk.update(checkin_digits="", checkin_refusal=None)
+            self.kiosk.go(Screen.QUEUE_CHECKIN)
+
+    @action()
+    def press(self, key: str) -> None:
+        """The check-in keypad: a digit, "del" or "clear"; nine digits at most."""
+        if not self._on(Screen.QUEUE_CHECKIN):
+            return
+        digits = self.kiosk.session.checkin_digits
+        if key in ("del", "clear"):
+            digits = _edit(digits, key, CODE_DIGITS)
+        elif key.isdigit() and len(key) == 1 and len(digits) < CODE_DIGITS:
+            digits += key
+        self.kiosk.update(checkin_digits=digits, checkin_refusal=None)
+
+    @action()
+    def check_in(self) -> None:
+        """The 签到 button: the typed code."""
+        if self._can_take(Screen.QUEUE_CHECKIN):
+            self.checked(self.kiosk.session.checkin_digits)
+
+    def scanned(self, text: str) -> None:
+        """What the scanner read on the check-in screen: the booking's QR code (its `/book/{code}`
+        address) or the code itself."""
+        if self._can_take(Screen.QUEUE_CHECKIN):
+            self.checked(text)
+
+    def checked(self, text: str) -> None:
+        k = self.kiosk
+        code = normalize_code(text)
+        if code is None:  # the check digit catches a mistyped code before the desk is asked
+            raise problem("checkin_bad_code", None, "checkin_bad_code_next")
+        assert k.queue is not None
+        purpose = f"checkin:{code}"
+        k.show_busy("wait")
+        try:  # the same request id for the visit: a retry after a lost answer never makes a second ticket
+            reply = k.queue.check_in(code, k.request_id(purpose))
+        except BusError as exc:
+            log.warning("appointment check-in not answered: %s", exc)
+            raise problem("checkin_unavailable", None, "checkin_unavailable_next") from None
+        if reply.get("ok"):
+            self._checked_in(reply["ticket"], reply.get("appointment") or {})
+            return
+        # refused: a later try in this visit (the window may open meanwhile) is a new request
+        k.update(request_ids=tuple(pair for pair in k.session.request_ids if pair[0] != purpose))
+        error = reply.get("error") or {}
+        reason = str(error.get("code"))
+        log.info("appointment check-in refused: %s", reason)
+        if reason == "unknown_appointment":
+            raise problem("checkin_unknown", None, "checkin_unknown_next")
+        if reason not in ("too_early", "too_late", "appointment_cancelled", "already_checked_in"):
+            message = str(error.get("message") or "")  # e.g. service_closed: the queue's own words
+            raise problem("checkin_refused", Bi(error_words(reason, message, "zh"), error_words(reason, message, "en")),
+                          "err_next_counter")
+        appointment = self._lookup(code)
+        if reason == "already_checked_in":
+            raise problem("checkin_already", None, "checkin_already_next", ticket=appointment.get("ticket") or "—")
+        k.update(checkin_refusal=CheckinRefusal(
+            reason=reason, slot=str(appointment.get("slot") or ""),
+            checkin_from=str(appointment.get("checkin_from") or "")[11:16],
+            checkin_until=str(appointment.get("checkin_until") or "")[11:16],
+            service=appointment.get("service"), service_name=str(appointment.get("service_name") or appointment.get("service") or ""),
+            service_name_en=str(appointment.get("service_name_en") or appointment.get("service_name") or appointment.get("service") or "")))
+
+    def _lookup(self, code: str) -> dict[str, Any]:
+        """The appointment's times and service, for the words of a refusal (empty if unknown)."""
+        k = self.kiosk
+        assert k.queue is not None
+        try:
+            # a fresh id each time: a lookup changes nothing, and an earlier answer may be stale
+            looked = k.queue.lookup_appointment(code, uuid.uuid4().hex)
+        except BusError as exc:
+            log.info("appointment lookup not answered: %s", exc)
+            return {}
+        return dict(looked.get("appointment") or {}) if looked.get("ok", True) else {}
+
+    def _checked_in(self, found: dict[str, Any], appointment: dict[str, Any]) -> None:
+        k = self.kiosk
+        service = str(found["service"])
+        known = {s.code: s for s in k.view.queue}
+        name = appointment.get("service_name") or (known[service].name if service in known else service)
+        name_en = appointment.get("service_name_en") or (known[service].name_en if service in known else service)
+        ticket = Ticket(number=str(found["number"]), service=service, service_name=str(name), service_name_en=str(name_en),
+                        ahead=int(found.get("ahead") or 0), est_wait_s=found.get("est_wait_s"), printed=False,
+                        slot=str(appointment.get("slot") or "") or None)
+        log.info("appointment checked in: ticket %s", ticket.number)
+        k.update(ticket=ticket, checkin_digits="", checkin_refusal=None)
+        k.go(Screen.QUEUE_DONE)
+        self.print(str(found.get("token") or ""))
+
+    @action()
+    def take_offered(self) -> None:
+        """The normal ticket of the booked service, offered when the appointment cannot check in."""
+        if not self._can_take(Screen.QUEUE_CHECKIN):
+            return
+        refusal = self.kiosk.session.checkin_refusal
+        if refusal is None or not refusal.service:
+            return
+        # not checked against the waiting counts: the engine says whether the service takes tickets now
+        self._take(refusal.service, refusal.service_name, refusal.service_name_en)
 
     def print(self, token: str) -> None:
         k = self.kiosk
@@ -507,6 +630,8 @@ class Flows:
             k.update(check_fields=None, check_result=None)
         elif screen == Screen.GUIDE:
             k.update(guide_id=None)
+        elif screen == Screen.QUEUE_CHECKIN:
+            k.update(checkin_digits="", checkin_refusal=None)
 
     def cancel_payment(self) -> None:
         self.kiosk.terminal.cancel()
@@ -530,7 +655,7 @@ class Flows:
         k = self.kiosk
         if k.screen == Screen.IDENTIFY:
             self._poll_identify(timeout_s)
-        elif k.screen in (Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN):
+        elif k.screen in (Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN, Screen.QUEUE_CHECKIN):
             text = k.devices.read_scan(timeout_s)
             if text is not None:
                 self.scanned(text)
@@ -564,6 +689,9 @@ class Flows:
 
     def scanned(self, text: str) -> None:
         k = self.kiosk
+        if k.screen == Screen.QUEUE_CHECKIN:
+            self.queue.scanned(text)
+            return
         if k.screen in (Screen.BUYER, Screen.REQ_SCAN) and looks_like_prefill(text):
             self.prefilled(text)
             return

@@ -10,6 +10,7 @@ the only place they are written.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from drivers.printer.layout import Block, Cut, Feed, Layout, Qr, Row, Rule, Text, TicketInfo, queue_ticket
@@ -214,12 +215,20 @@ def invoice_slip(invoice: Invoice, lang: str = "zh", seller: Person | None = Non
 
 def ticket_slip(ticket: Ticket, token: str, hall: str, hall_name: str, hall_name_en: str, follow_url: str,
                 lang: str, issued_at: datetime) -> Layout:
-    """The queue ticket, in the dispenser's layout, with the follow-the-queue QR."""
+    """The queue ticket, in the dispenser's layout, with the follow-the-queue QR (and the
+    预约 mark with the slot time when it is an appointment's check-in)."""
     url = follow_url.format(hall=hall, number=ticket.number, token=token or "-")
     info = TicketInfo(hall_name=hall_name, hall_name_en=hall_name_en, service_name=ticket.service_name,
                       service_name_en=ticket.service_name_en, number=ticket.number, ahead=ticket.ahead,
                       est_wait_s=ticket.est_wait_s, issued_at=issued_at, follow_url=url)
-    return queue_ticket(info, "en" if lang == "en" else "zh")
+    layout = queue_ticket(info, "en" if lang == "en" else "zh")
+    if not ticket.slot:
+        return layout
+    # an appointment's check-in: marked as the dispenser marks it, right under the service
+    # name, where the counter staff look first
+    mark = Text(f"预约 {ticket.slot}  优先叫号" if lang != "en" else f"Appointment {ticket.slot} — called first",
+                bold=True, align="center")
+    return replace(layout, blocks=layout.blocks[:3] + (mark,) + layout.blocks[3:])
 
 
 def _when(moment: datetime) -> str:

@@ -10,7 +10,8 @@
   "paper": "ok"|"near_end"|"out"|"unknown"}`; a printer that cannot print answers
   `printer_fault` with why (paper out, cover open, unreachable) — the paper said in the message.
 - `queue/state` (retained) gives the waiting counts of the queue tile; tickets are taken with
-  `queue/req/take_ticket` (source = this device, priority `elderly` in elder mode).
+  `queue/req/take_ticket` (source = this device, priority `elderly` in elder mode); an
+  appointment checks in with `appointments/req/check_in` (and `lookup` for the times to say).
 - `kiosk/guides` (retained): a `GuideManifest` (taxhall.bus.schemas) replacing the guides.
 - `device/{id}/status` carries every component's health (printer, gateway, idreader,
   scanner); `device/{id}/event` one event each time a component fails or recovers, and the
@@ -74,6 +75,15 @@ class BusQueue:
                                                             "source": self.bus.device, "priority": priority},
                                  timeout_s=self.timeout_s)
         return dict(reply["ticket"])
+
+    def check_in(self, code: str, request_id: str) -> dict[str, Any]:
+        # retried with the same request id: an answer lost on the way never makes a second ticket
+        return self.bus.request_retried("appointments/req/check_in", {"request_id": request_id, "code": code,
+                                                                       "source": self.bus.device}, timeout_s=self.timeout_s)
+
+    def lookup_appointment(self, code: str, request_id: str) -> dict[str, Any]:
+        return self.bus.request_retried("appointments/req/lookup", {"request_id": request_id, "code": code,
+                                                                     "source": self.bus.device}, timeout_s=self.timeout_s)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class Screen(StrEnum):
     GUIDE = "guide"
     QUEUE = "queue"
     QUEUE_DONE = "queue_done"
+    QUEUE_CHECKIN = "queue_checkin"  # appointment check-in (预约签到) from the queue tile
     APPEAL = "appeal"
     APPEAL_TEXT = "appeal_text"
     APPEAL_DONE = "appeal_done"
@@ -79,7 +80,7 @@ class Flow(StrEnum):
 
 # Screens that read the ID-card reader or the scanner while they are shown.
 READS_CARD = frozenset({Screen.IDENTIFY})
-READS_SCANNER = frozenset({Screen.IDENTIFY, Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN})
+READS_SCANNER = frozenset({Screen.IDENTIFY, Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN, Screen.QUEUE_CHECKIN})
 
 
 @dataclass(frozen=True, repr=False)
@@ -151,6 +152,21 @@ class Ticket:
     ahead: int
     est_wait_s: int | None
     printed: bool
+    slot: str | None = None  # an appointment's slot ("10:00") when the ticket is its check-in
+
+
+@dataclass(frozen=True)
+class CheckinRefusal:
+    """Why an appointment code did not check in (too early, too late, cancelled), with the
+    times to say and the booked service, offered as a normal ticket instead."""
+
+    reason: str
+    slot: str
+    checkin_from: str  # "09:30"
+    checkin_until: str
+    service: str | None
+    service_name: str
+    service_name_en: str
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,8 @@ class Session:
     guide_id: str | None = None
     # queue
     ticket: Ticket | None = None
+    checkin_digits: str = ""  # the appointment code typed on the check-in keypad
+    checkin_refusal: CheckinRefusal | None = None
     # opinion book (kiosk.appeal)
     appeal: AppealDraft | None = None
     # what was printed in this visit, and the request ids that make retries safe

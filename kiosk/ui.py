@@ -43,6 +43,7 @@ TITLES: dict[Screen, str] = {
     Screen.SELF_QUOTE: "quote_title", Screen.SELF_PAY: "pay_title", Screen.SELF_DONE: "self_done_title",
     Screen.CHECK_SCAN: "check_title", Screen.CHECK_RESULT: "check_title", Screen.GUIDES: "guides_title",
     Screen.GUIDE: "guides_title", Screen.QUEUE: "queue_title", Screen.QUEUE_DONE: "queue_done_title",
+    Screen.QUEUE_CHECKIN: "checkin_title",
     **APPEAL_TITLES,
 }
 CENTRED = {Screen.CLOSED, Screen.IDENTIFY, Screen.REQ_SCAN, Screen.BUYER, Screen.CHECK_SCAN, Screen.SELF_PAY,
@@ -853,6 +854,43 @@ def fill_queue(app: Any, ids: Any, view: View) -> None:
     grid.bind(minimum_height=grid.setter("height"))
     ids.body.add_widget(grid)
     ids.body.add_widget(app.label("", 1.0))
+    if view.queue_take:
+        ids.actions.add_widget(app.button(text("checkin_button", lang), "flows.queue.open_checkin", tap_id="checkin"))
+
+
+def _digit_pad(app: Any, action: str) -> Any:
+    """0–9, delete and clear in the telephone layout: an appointment code is digits only."""
+    grid = app.grid(3)
+    for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
+        grid.add_widget(app.button(key, action, key, tap_id=f"key_{key}", height=None, scale=1.4))
+    grid.add_widget(app.button(text("delete", "zh") + " / Del", action, "del", tap_id="key_del", height=None, scale=0.9))
+    grid.add_widget(app.button("0", action, "0", tap_id="key_0", height=None, scale=1.4))
+    grid.add_widget(app.button(text("clear", "zh") + " / Clear", action, "clear", tap_id="key_clear", height=None, scale=0.9))
+    return grid
+
+
+def checkin_shown(digits: str) -> str:
+    """`1234` → `123-4__-___`: the places left show how many digits are still to type."""
+    padded = digits + "_" * (9 - len(digits))
+    return "-".join(padded[i : i + 3] for i in range(0, 9, 3))
+
+
+def fill_queue_checkin(app: Any, ids: Any, view: View) -> None:
+    lang, session = view.lang, view.session
+    refusal = session.checkin_refusal
+    ids.body.add_widget(app.label(text("checkin_hint", lang), 1.3, halign="center"))
+    ids.body.add_widget(app.label(checkin_shown(session.checkin_digits), 2.6, bold=True, halign="center", color=app.accent))
+    if refusal is not None:
+        key = {"too_early": "checkin_too_early", "too_late": "checkin_too_late"}.get(refusal.reason, "checkin_cancelled")
+        ids.body.add_widget(app.label(text(key, lang, slot=refusal.slot, start=refusal.checkin_from, until=refusal.checkin_until),
+                                      1.3, halign="center", color=app.bad))
+        if refusal.service:
+            name = refusal.service_name_en if lang == "en" else refusal.service_name
+            ids.actions.add_widget(app.button(text("checkin_normal", lang, service=name), "flows.queue.take_offered",
+                                              tap_id="take_normal"))
+    ids.body.add_widget(_digit_pad(app, "flows.queue.press"))
+    ids.actions.add_widget(app.button(text("checkin_go", lang), "flows.queue.check_in", tap_id="checkin_go", scale=1.3,
+                                      disabled=len(session.checkin_digits) != 9))
 
 
 def fill_queue_done(app: Any, ids: Any, view: View) -> None:
@@ -862,6 +900,9 @@ def fill_queue_done(app: Any, ids: Any, view: View) -> None:
     ids.body.add_widget(app.label(ticket.number, 5.0, bold=True, halign="center", color=app.accent))
     name = ticket.service_name_en if lang == "en" else ticket.service_name
     ids.body.add_widget(app.label(f"{name} · {text('queue_ahead', lang, ahead=ticket.ahead)}", 1.5, halign="center"))
+    if ticket.slot:
+        ids.body.add_widget(app.label(text("checkin_mark", lang, slot=ticket.slot), 1.4, bold=True, halign="center",
+                                      color=app.accent))
     hint = "queue_done_hint" if ticket.printed else "queue_not_printed"
     ids.body.add_widget(app.label(text(hint, lang), 1.2, halign="center", color=None if ticket.printed else app.bad))
     ids.actions.add_widget(app.button(text("finish", lang), "finish", tap_id="finish"))
@@ -875,5 +916,6 @@ FILLERS: dict[Screen, Callable[[Any, Any, Any], None]] = {
     Screen.SELF_QUOTE: fill_self_quote, Screen.SELF_PAY: fill_self_pay, Screen.SELF_DONE: fill_invoice_done,
     Screen.CHECK_SCAN: fill_check_scan, Screen.CHECK_RESULT: fill_check_result, Screen.GUIDES: fill_guides,
     Screen.GUIDE: fill_guide, Screen.QUEUE: fill_queue, Screen.QUEUE_DONE: fill_queue_done,
+    Screen.QUEUE_CHECKIN: fill_queue_checkin,
     **APPEAL_FILLERS,
 }
