@@ -53,7 +53,7 @@ ROLE_RIGHTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     # The hall broker's bridge to the central broker (its local_username): health and queue
     # figures out, commands and content in, answers to central operators out.
     "bridge": (("read", "device/+/status"), ("read", "device/+/telemetry"), ("read", "device/+/event"),
-               ("read", "queue/state"), ("read", "queue/calls"), ("read", "device/+/reply"),
+               ("read", "queue/state"), ("read", "queue/alarms"), ("read", "queue/calls"), ("read", "device/+/reply"),
                ("write", "device/+/cmd/#"), ("write", "display/#"), ("write", "kiosk/#")),
 }
 ROLES = tuple(ROLE_RIGHTS)

@@ -124,6 +124,7 @@ BRIDGED: tuple[tuple[str, str, int], ...] = (
     ("device/+/telemetry", "out", 0),
     ("device/+/event", "out", 1),
     ("queue/state", "out", 1),
+    ("queue/alarms", "out", 1),
     ("queue/calls", "out", 1),
     ("device/+/reply", "out", 1),  # answers to central operators' commands
     ("device/+/cmd/#", "in", 1),

@@ -24,6 +24,7 @@ from taxhall.broker import (
 from taxhall.bus import BusMessage, HallBus, RequestTimeout
 from taxhall.commands import send_command, serve_command
 from taxhall.config import Overrides, load_config
+from tests.ticketer_helpers import wait_for
 
 HALL = "hall-7"
 ROOT = f"taxhall/v1/{HALL}"
@@ -279,7 +280,7 @@ def test_bridge_to_a_central_broker_carries_status_out_and_commands_in(tmp_path:
     statuses appear centrally, and a central operator's command reaches a hall device and is
     answered, with who asked in the device's log."""
     creds = tmp_path / "creds"
-    make_credentials(Plan(HALL, creds, (Account("kiosk-1", "kiosk"), Account("bridge", "bridge"))))
+    make_credentials(Plan(HALL, creds, (Account("kiosk-1", "kiosk"), Account("srv", "ticketer"), Account("bridge", "bridge"))))
     central = BrokerProcess(BrokerSettings(port=free_port(), data_dir=tmp_path / "central", persistence=False)).start()
     hall = BrokerProcess(BrokerSettings(
         port=free_port(), data_dir=tmp_path / "hall", persistence=False, password_file=str(creds / "broker" / "passwd"),
@@ -305,6 +306,17 @@ def test_bridge_to_a_central_broker_carries_status_out_and_commands_in(tmp_path:
             reply = send_command(ops, "kiosk-1", "ping", timeout_s=5)
         assert reply["ok"] and reply["pong"] is True
         assert "central-li (reply to central-li)" in caplog.text
+        # The engine's retained alarm snapshot goes out too: a central monitor sees the alarms.
+        engine = bus_for(hall, creds, tmp_path, "srv", "ticketer")
+        alarms: list[BusMessage] = []
+        ops.subscribe("queue/alarms", alarms.append)
+        engine.publish("queue/alarms", {"device": "srv", "at": "2026-11-28T10:00:00+08:00", "alarms": [
+            {"key": "service_unstaffed:C", "id": "e1", "kind": "service_unstaffed", "severity": "alarm",
+             "message": "3 waiting for C and no counter open for it", "raised_at": "2026-11-28T10:00:00+08:00"}]},
+            qos=1, retain=True)
+        assert wait_for(lambda: bool(alarms)), "the engine's alarm snapshot did not reach the central broker"
+        assert alarms[0].data.alarms[0].key == "service_unstaffed:C"
+        engine.close(drain_s=0.2)
     finally:
         ops.close(drain_s=0.2)
         kiosk.close(drain_s=0.2)
