@@ -152,3 +152,45 @@ def test_a_mistyped_or_unknown_code_is_refused_in_words(
     assert notice is not None and notice.title.zh == "没有找到该预约" and notice.title.en == "No appointment with this code"
     assert h.ask("lookup", code=code)["appointment"]["state"] == "booked"
     assert rig.printer.pages == []
+
+
+def test_the_real_kiosk_checks_in_a_code_tapped_on_its_keypad(
+        hall: Callable[..., Hall], broker, tmp_path: Path) -> None:  # noqa: F811, ANN001
+    """`taxhall kiosk` under Xvfb, tapped through with Kivy touch events: queue tile, 预约签到,
+    the code on the digit pad, 签到 — and the priority ticket comes out of the printer."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from drivers.printer.config import BUILTIN_PROFILES
+    from drivers.printer.simulator import SimulatedPrinter, SimulatorServer
+    from tests.conftest import HALL
+
+    h = hall()
+    code = h.book("10:00")["appointment"]["code"]
+    h.clock.set("2026-11-30 09:55")
+    printer = SimulatedPrinter(BUILTIN_PROFILES["generic-80"])
+    server = SimulatorServer(printer).listen_tcp().start()
+    shot, done = tmp_path / "checkin.png", tmp_path / "checked-in.png"
+    script = [{"wait": "home"}, {"tap": "tile_queue"}, {"wait": "queue"}, {"tap": "checkin"}, {"wait": "queue_checkin"},
+              *({"tap": f"key_{digit}"} for digit in code), {"screenshot": str(shot)}, {"tap": "checkin_go"},
+              {"wait": "queue_done"}, {"screenshot": str(done)}, {"tap": "finish"}, {"wait": "home"}, {"quit": True}]
+    (tmp_path / "script.json").write_text(json.dumps(script), encoding="utf-8")
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[kiosk]\nvoice = false\nsize = "1280x800"\n[printer]\nstatus_interval_s = 1.0\n', encoding="utf-8")
+    try:
+        result = subprocess.run(
+            ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "taxhall.cli", "kiosk",
+             "--config", str(config), "--broker", broker.url, "--hall", HALL, "--device", "kiosk-x",
+             "--data-dir", str(tmp_path / "data"), "--printer", server.url, "--script", str(tmp_path / "script.json")],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        server.stop()
+    log = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in log, log[-4000:]
+    lines = printer.wait_for_pages(1, 5)[0].text_lines()
+    assert "预约 10:00  优先叫号" in lines and "V001" in "".join(lines)
+    assert h.ask("lookup", code=code)["appointment"]["state"] == "checked_in"
+    assert Image.open(shot).size == (1280, 800) and Image.open(done).size == (1280, 800)
