@@ -7,6 +7,7 @@ and offers a normal ticket of the booked service."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -15,6 +16,12 @@ import pytest
 from kiosk.remote import BusQueue
 from kiosk.session import Flow, Screen
 from taxhall.bus import HallBus
+from taxhall.config import DeviceConfig
+from ticketer.appointment_codes import format_code
+from ticketer.config import TicketerSection
+from ticketer.engine import Engine
+from ticketer.service import TicketerService
+from ticketer.store import Store
 from tests.kiosk_support import Rig, make_rig, wait_for
 from tests.test_appointments import Hall, hall  # noqa: F401  (the ticketer with its appointment desk)
 
@@ -49,7 +56,9 @@ def type_code(rig: Rig, typed: str) -> None:
 
 
 def test_a_typed_code_inside_its_window_prints_a_priority_ticket_once(
-        rig: Rig, hall: Callable[..., Hall], bus_factory: Callable[..., HallBus]) -> None:  # noqa: F811
+        rig: Rig, hall: Callable[..., Hall], bus_factory: Callable[..., HallBus],  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     h = hall()
     code = h.book("10:00")["appointment"]["code"]
     on_the_hall(rig, bus_factory("kiosk-t", role="kiosk"))
@@ -81,6 +90,10 @@ def test_a_typed_code_inside_its_window_prints_a_priority_ticket_once(
     notice = rig.kiosk.notice
     assert notice is not None and notice.title.zh == "该预约已签到，号码 V001"
     assert rig.screen == Screen.QUEUE_CHECKIN and len(rig.printer.pages) == 1
+    # the code is its holder's key to the appointment: the kiosk's log never holds it whole
+    kiosk_log = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("kiosk"))
+    assert "appointment checked in: ticket V001" in kiosk_log
+    assert code not in kiosk_log and format_code(code) not in kiosk_log
 
 
 def test_the_scanned_qr_code_checks_in_in_english_and_elder_mode(
@@ -194,3 +207,33 @@ def test_the_real_kiosk_checks_in_a_code_tapped_on_its_keypad(
     assert "预约 10:00  优先叫号" in lines and "V001" in "".join(lines)
     assert h.ask("lookup", code=code)["appointment"]["state"] == "checked_in"
     assert Image.open(shot).size == (1280, 800) and Image.open(done).size == (1280, 800)
+
+
+def test_without_an_appointment_desk_the_kiosk_says_so_and_keeps_the_request_id(
+        rig: Rig, device_config: Callable[..., DeviceConfig], bus_factory: Callable[..., HallBus],
+        tmp_path: Path) -> None:
+    """A ticketer whose appointment desk is not open: nobody answers `check_in`; the kiosk says
+    check-in is unavailable and keeps the visit's request id, so the taxpayer's second try is
+    the same request (never a second ticket)."""
+    engine = Engine(TicketerSection.model_validate({"timezone": "Asia/Shanghai"}), Store(tmp_path / "q" / "queue.sqlite"))
+    service = TicketerService(engine, HallBus(device_config("ticketer", "ticketer")))
+    service.start()
+    try:
+        queue = BusQueue(bus_factory("kiosk-t", role="kiosk"), timeout_s=0.5)
+        queue.on_change = rig.kiosk.refresh
+        queue.attach()
+        rig.kiosk.queue = queue
+        assert wait_for(lambda: queue.services() is not None, 20), "no queue state from the ticketer"
+        rig.kiosk.refresh()
+        open_checkin(rig)
+        type_code(rig, "000-000-000")
+        notice = rig.kiosk.notice
+        assert notice is not None and notice.title.zh == "预约签到暂不可用" and notice.title.en == "Check-in is not available now"
+        kept = rig.view.session.request_id("checkin:000000000")
+        assert kept is not None
+        rig.kiosk.dismiss_notice()
+        rig.kiosk.flows.queue.check_in()
+        assert rig.kiosk.notice is not None and rig.view.session.request_id("checkin:000000000") == kept
+        assert rig.printer.pages == []
+    finally:
+        service.close()
