@@ -25,7 +25,7 @@ from kiosk.health import Tile
 from kiosk.prefill import quantity_text
 from kiosk.session import PERIOD_KEYS, TAX_TYPE_CHOICES, Flow, Screen
 from kiosk.tapscript import ScriptRun
-from kiosk.words import text
+from kiosk.words import checkin_refusal, text
 from taxhall.touchscreen import keep_watchdog_fed, prepare_kivy, save_screenshot
 
 if TYPE_CHECKING:
@@ -881,9 +881,8 @@ def fill_queue_checkin(app: Any, ids: Any, view: View) -> None:
     ids.body.add_widget(app.label(text("checkin_hint", lang), 1.3, halign="center"))
     ids.body.add_widget(app.label(checkin_shown(session.checkin_digits), 2.6, bold=True, halign="center", color=app.accent))
     if refusal is not None:
-        key = {"too_early": "checkin_too_early", "too_late": "checkin_too_late"}.get(refusal.reason, "checkin_cancelled")
-        ids.body.add_widget(app.label(text(key, lang, slot=refusal.slot, start=refusal.checkin_from, until=refusal.checkin_until),
-                                      1.3, halign="center", color=app.bad))
+        why = checkin_refusal(refusal.reason, refusal.slot, refusal.checkin_from, refusal.checkin_until)
+        ids.body.add_widget(app.label(why.get(lang), 1.3, halign="center", color=app.bad))
         if refusal.service:
             name = refusal.service_name_en if lang == "en" else refusal.service_name
             ids.actions.add_widget(app.button(text("checkin_normal", lang, service=name), "flows.queue.take_offered",

@@ -292,3 +292,9 @@ def word(key: str) -> Bi:
 def text(key: str, lang: str, **values: Any) -> str:
     """One language of a word, with its placeholders filled."""
     return word(key).format(**values).get(lang) if values else word(key).get(lang)
+
+
+def checkin_refusal(reason: str, slot: str, start: str, until: str) -> Bi:
+    """Why an appointment did not check in, with its times: too early, too late, cancelled."""
+    key = {"too_early": "checkin_too_early", "too_late": "checkin_too_late"}.get(reason, "checkin_cancelled")
+    return word(key).format(slot=slot, start=start, until=until)

@@ -15,6 +15,7 @@ import pytest
 
 from kiosk.remote import BusQueue
 from kiosk.session import Flow, Screen
+from kiosk.words import checkin_refusal
 from taxhall.bus import HallBus
 from taxhall.config import DeviceConfig
 from ticketer.appointment_codes import format_code
@@ -128,6 +129,9 @@ def test_too_early_or_too_late_says_when_and_offers_a_normal_ticket(
     refusal = view.session.checkin_refusal
     assert view.notice is None and view.screen == Screen.QUEUE_CHECKIN and refusal is not None
     assert (refusal.reason, refusal.checkin_from, refusal.checkin_until, refusal.service) == ("too_early", "09:30", "10:15", "B")
+    words = checkin_refusal(refusal.reason, refusal.slot, refusal.checkin_from, refusal.checkin_until)
+    assert words.zh == "还未到签到时间：10:00 的预约请在 09:30–10:15 签到。如现在办理，可取普通号。"
+    assert words.en.startswith("Too early: the 10:00 appointment checks in between 09:30 and 10:15.")
     assert rig.printer.pages == []
     rig.kiosk.flows.queue.take_offered()  # the taxpayer takes the normal ticket offered
     view = rig.view
@@ -142,6 +146,8 @@ def test_too_early_or_too_late_says_when_and_offers_a_normal_ticket(
     type_code(rig, code)
     refusal = rig.view.session.checkin_refusal
     assert refusal is not None and refusal.reason == "too_late" and refusal.checkin_until == "10:15"
+    words = checkin_refusal(refusal.reason, refusal.slot, refusal.checkin_from, refusal.checkin_until)
+    assert words.en.startswith("Too late: check-in for the 10:00 appointment closed at 10:15")
     assert h.ask("lookup", code=code)["appointment"]["state"] == "booked"
     rig.kiosk.back()  # leaving the screen drops what was typed and refused
     assert rig.screen == Screen.QUEUE and rig.view.session.checkin_refusal is None and rig.view.session.checkin_digits == ""
