@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import httpx
 import uvicorn
@@ -32,7 +32,7 @@ from taxhall.bus.schemas import now_iso
 from taxhall.config import DeviceConfig
 from taxhall.commands import serve_standard_commands
 from taxhall.watchdog import Watchdog
-from web.auth import check_password, hash_password, load_users
+from web.auth import Session, check_password, hash_password, load_users
 from web.config import web_section
 from web.i18n import words
 from web.pages import (HEARTBEAT_S, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebApp, after_action, bus_request, client_of, csrf_ok,
@@ -255,50 +255,39 @@ def create_app(web: WebApp) -> FastAPI:
 
         return sse_response(stream())
 
-    async def _queue_request(op: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await bus_request(web, f"queue/req/{op}", body)
+    async def _queue_action(request: Request, csrf: str, op: str, body: Callable[[Session], dict[str, Any]],
+                            **logged: Any) -> Response:
+        """A dashboard action that is one queue request: checked (session, CSRF), sent,
+        logged with who did it and how it ended, answered."""
+        session, refused = await require_action(request, csrf)
+        if refused:
+            return refused
+        assert session is not None
+        reply = await bus_request(web, f"queue/req/{op}", body(session))
+        web.log_action(session.user, op, **logged, ok=reply.get("ok"))
+        return after_action(request, reply)
 
     @app.post("/admin/pause")
     async def pause(request: Request, counter: str = Form(""), reason: str = Form("supervisor"), csrf: str = Form("")) -> Response:
-        session, refused = await require_action(request, csrf)
-        if refused:
-            return refused
-        assert session is not None
-        reply = await _queue_request("pause", {"counter": counter, "reason": reason or "supervisor"})
-        web.log_action(session.user, "pause", counter=counter, reason=reason, ok=reply.get("ok"))
-        return after_action(request, reply)
+        return await _queue_action(request, csrf, "pause", lambda _: {"counter": counter, "reason": reason or "supervisor"},
+                                   counter=counter, reason=reason)
 
     @app.post("/admin/resume")
     async def resume(request: Request, counter: str = Form(""), csrf: str = Form("")) -> Response:
-        session, refused = await require_action(request, csrf)
-        if refused:
-            return refused
-        assert session is not None
-        reply = await _queue_request("resume", {"counter": counter})
-        web.log_action(session.user, "resume", counter=counter, ok=reply.get("ok"))
-        return after_action(request, reply)
+        return await _queue_action(request, csrf, "resume", lambda _: {"counter": counter}, counter=counter)
 
     @app.post("/admin/close_service")
     async def close_service(request: Request, service: str = Form(""), reason: str = Form(""), csrf: str = Form("")) -> Response:
-        session, refused = await require_action(request, csrf)
-        if refused:
-            return refused
-        assert session is not None
         why = reason.strip()[:64]
-        body: dict[str, Any] = {"service": service, "by": session.user, **({"reason": why} if why else {})}
-        reply = await _queue_request("close_service", body)
-        web.log_action(session.user, "close_service", service=service, reason=why, ok=reply.get("ok"))
-        return after_action(request, reply)
+        return await _queue_action(
+            request, csrf, "close_service",
+            lambda session: {"service": service, "by": session.user, **({"reason": why} if why else {})},
+            service=service, reason=why)
 
     @app.post("/admin/open_service")
     async def open_service(request: Request, service: str = Form(""), csrf: str = Form("")) -> Response:
-        session, refused = await require_action(request, csrf)
-        if refused:
-            return refused
-        assert session is not None
-        reply = await _queue_request("open_service", {"service": service, "by": session.user})
-        web.log_action(session.user, "open_service", service=service, ok=reply.get("ok"))
-        return after_action(request, reply)
+        return await _queue_action(request, csrf, "open_service", lambda session: {"service": service, "by": session.user},
+                                   service=service)
 
     @app.post("/admin/notice")
     async def notice(request: Request, text: str = Form(""), text_en: str = Form(""), csrf: str = Form("")) -> Response:
