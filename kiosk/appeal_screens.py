@@ -38,19 +38,13 @@ def fill_appeal(app: Any, ids: Any, view: View) -> None:
 
 
 def fill_appeal_text(app: Any, ids: Any, view: View) -> None:
-    from kiosk.ui import _keyboard  # the same keyboard as the buyer's keypad
+    from kiosk.ui import typing_panel  # the same fields and keyboard as the buyer's keypad
 
     lang, draft = view.lang, view.session.appeal
     if draft is None:
         return
-    fields = app.grid(1 if app.portrait else 2, size_hint_y=None)
-    for name, value, key in (("text", draft.text, "appeal_field_text"), ("phone", draft.phone, "appeal_field_phone")):
-        shown = f"{text(key, lang)}\n[b]{value or '—'}[/b]"
-        fields.add_widget(app.button(shown, "flows.appeal.focus", name, tap_id=f"appeal_field_{name}",
-                                     selected=draft.field == name, height=4.2, scale=1.0))
-    fields.bind(minimum_height=fields.setter("height"))
-    ids.body.add_widget(fields)
-    ids.body.add_widget(_keyboard(app, "flows.appeal.press"))
+    typing_panel(app, ids, lang, (("text", draft.text, "appeal_field_text", "appeal_field_text"),
+                                  ("phone", draft.phone, "appeal_field_phone", "appeal_field_phone")), draft.field, "flows.appeal")
     ids.actions.add_widget(app.button(text("appeal_submit", lang), "flows.appeal.submit", tap_id="appeal_submit", scale=1.3))
 
 

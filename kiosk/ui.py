@@ -649,16 +649,23 @@ def _keyboard(app: Any, action: str) -> Any:
     return board
 
 
+def typing_panel(app: Any, ids: Any, lang: str, fields: tuple[tuple[str, str, str, str], ...], focused: str,
+                 flow: str) -> None:
+    """Fields the on-screen keyboard types into — (name, value, word key, tap id) each; a tap
+    picks one (`{flow}.focus`) — and the keyboard under them (`{flow}.press`)."""
+    grid = app.grid(1 if app.portrait else 2, size_hint_y=None)
+    for name, value, key, tap_id in fields:
+        shown = f"{text(key, lang)}\n[b]{value or '—'}[/b]"
+        grid.add_widget(app.button(shown, f"{flow}.focus", name, tap_id=tap_id, selected=focused == name, height=4.2, scale=1.0))
+    grid.bind(minimum_height=grid.setter("height"))
+    ids.body.add_widget(grid)
+    ids.body.add_widget(_keyboard(app, f"{flow}.press"))
+
+
 def fill_buyer_keypad(app: Any, ids: Any, view: View) -> None:
     lang, session = view.lang, view.session
-    fields = app.grid(1 if app.portrait else 2, size_hint_y=None)
-    for name, value, key in (("taxpayer_id", session.keypad_tax_id, "keypad_tax_id"), ("name", session.keypad_name, "keypad_name")):
-        shown = f"{text(key, lang)}\n[b]{value or '—'}[/b]"
-        fields.add_widget(app.button(shown, "flows.buyer.focus", name, tap_id=f"field_{name}",
-                                     selected=session.keypad_field == name, height=4.2, scale=1.0))
-    fields.bind(minimum_height=fields.setter("height"))
-    ids.body.add_widget(fields)
-    ids.body.add_widget(_keyboard(app, "flows.buyer.press"))
+    typing_panel(app, ids, lang, (("taxpayer_id", session.keypad_tax_id, "keypad_tax_id", "field_taxpayer_id"),
+                                  ("name", session.keypad_name, "keypad_name", "field_name")), session.keypad_field, "flows.buyer")
     ids.actions.add_widget(app.button(text("keypad_done", lang), "flows.buyer.done", tap_id="keypad_done", scale=1.3))
 
 
